@@ -1,0 +1,80 @@
+/**
+ * claimbench: reproduce claims from sequence-model papers with fixed seeds. Models are ONNX
+ * graphs built in TypeScript and trained in ONNX Runtime; each claim is a suite that returns
+ * checks (source, metric, threshold, expected verdict) and figures.
+ *
+ * The public API, listed by name.
+ * @module
+ */
+
+/** Graph building: values with dtype and static shape, serialised to ONNX. */
+export { Graph, type Value } from "./onnx/graph.ts";
+/** Primitive op wrappers (each emits one ONNX node and has one gradient rule). */
+export {
+  add,
+  argMax,
+  concat,
+  div,
+  exp,
+  gather,
+  gelu,
+  log,
+  logSoftmax,
+  matMul,
+  mul,
+  type PrimitiveOp,
+  reduceMean,
+  reduceSum,
+  reshape,
+  slice,
+  softmax,
+  sub,
+  transpose,
+  where,
+} from "./onnx/ops.ts";
+/** Composed layers. */
+export { conv1d, crossEntropy, embedding, layerNorm, linear } from "./onnx/nn.ts";
+/** Reverse-mode autodiff over recorded graphs. */
+export { gradients } from "./onnx/autodiff.ts";
+/** The gradient table. */
+export { GRADIENTS, type GradRule } from "./onnx/gradients.ts";
+/** Finite-difference gradient checks. */
+export { gradCheck, type GradCheckCase } from "./onnx/gradcheck.ts";
+/** The train step graph (AdamW, clipping) and the learning-rate schedule. */
+export {
+  type AdamWConfig,
+  buildTrainStep,
+  learningRate,
+  type ParamSpec,
+  type TrainStepSpec,
+} from "./onnx/optim.ts";
+/** The training loop. */
+export { train, type TrainOptions, type TrainState } from "./onnx/trainer.ts";
+/** ONNX Runtime sessions. */
+export { Session, tensor } from "./onnx/runtime.ts";
+/** The seeded PRNG and seed derivation. */
+export { Prng } from "./fixtures/prng.ts";
+export { dataSeed, deriveSeed, initSeed } from "./fixtures/seeds.ts";
+/** Task generators. */
+export {
+  selectiveCopyBatch,
+  selectiveCopyExample,
+  selectiveCopyValidationSet,
+} from "./fixtures/selective_copy.ts";
+export { copyEvalBatch, copyTrainBatch, copyVocab } from "./fixtures/copy_task.ts";
+/** Models. */
+export {
+  type DilatedCnnConfig,
+  dilatedCnnLogits,
+  dilatedCnnParamCount,
+  dilatedCnnParams,
+  receptiveField,
+} from "./models/dilated_cnn.ts";
+/** Suites: the interface, the registry and the verdict helper. */
+export { check, type Suite, type SuiteContext, type SuiteOutcome } from "./suites/suite.ts";
+export { SUITES } from "./suites/registry.ts";
+/** Results schema and reports. */
+export { type CheckResult, type RunResults, validateResults } from "./reports/schema.ts";
+export { writeReport } from "./reports/report.ts";
+/** The command line. */
+export { main } from "./cli.ts";

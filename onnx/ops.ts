@@ -1,0 +1,476 @@
+/**
+ * Wrappers for the primitive ONNX ops: each appends one node (named after the ONNX op) to its
+ * first input's graph and infers the output's dtype and static shape. Inputs are positional,
+ * attributes go in one options object: `gather(table, ids, { axis: 0 })` emits `Gather`.
+ *
+ * Every op emitted here is a {@linkcode PrimitiveOp} and has exactly one rule in the gradient
+ * table (`onnx/gradients.ts`); everything else (GELU's erf form, layer norm, cross-entropy,
+ * convolution) is composed from these in `onnx/nn.ts`.
+ * @module
+ */
+import { type Dim, type DType, staticShape, type Value } from "./graph.ts";
+
+/** Every op the wrappers below can emit. */
+export type PrimitiveOp =
+  | "Add"
+  | "Sub"
+  | "Mul"
+  | "Div"
+  | "Pow"
+  | "Max"
+  | "Min"
+  | "Neg"
+  | "Exp"
+  | "Log"
+  | "Sqrt"
+  | "Erf"
+  | "Tanh"
+  | "Sigmoid"
+  | "Relu"
+  | "Gelu"
+  | "Identity"
+  | "Cast"
+  | "MatMul"
+  | "Gather"
+  | "Reshape"
+  | "Transpose"
+  | "Slice"
+  | "Concat"
+  | "Split"
+  | "Pad"
+  | "Expand"
+  | "Unsqueeze"
+  | "Squeeze"
+  | "ReduceSum"
+  | "ReduceMean"
+  | "ReduceMax"
+  | "Softmax"
+  | "LogSoftmax"
+  | "Where"
+  | "ArgMax"
+  | "Equal"
+  | "Less"
+  | "Greater";
+
+/** A value, or a number turned into a scalar constant of the other operand's dtype. */
+export type Operand = Value | number;
+
+const FLOAT_TYPES: readonly DType[] = ["float32", "float64"];
+
+/** Whether `dtype` is a floating-point type (and so can carry gradients). */
+export function isFloat(dtype: DType): boolean {
+  return FLOAT_TYPES.includes(dtype);
+}
+
+function lift(x: Operand, like: Operand[]): Value {
+  if (typeof x !== "number") return x;
+  const other = like.find((o): o is Value => typeof o !== "number");
+  if (!other) throw new TypeError("Cannot lift a number without a tensor operand");
+  return other.graph.scalar(x, other.dtype);
+}
+
+function sameDims(a: Dim, b: Dim): boolean {
+  return a === b;
+}
+
+/** Numpy-style broadcast of shapes; TypeError when incompatible. */
+export function broadcastShapes(...shapes: (readonly Dim[])[]): Dim[] {
+  const rank = Math.max(...shapes.map((s) => s.length));
+  const out: Dim[] = [];
+  for (let i = 0; i < rank; i++) {
+    let d: Dim = 1;
+    for (const s of shapes) {
+      const e = s[s.length - rank + i] ?? 1;
+      if (e === 1) continue;
+      if (d === 1) d = e;
+      else if (!sameDims(d, e)) {
+        throw new TypeError(
+          `Cannot broadcast shapes ${shapes.map((x) => `[${x}]`).join(", ")}: dim ${d} vs ${e}`,
+        );
+      }
+    }
+    out.push(d);
+  }
+  return out;
+}
+
+function normAxis(axis: number, rank: number): number {
+  const a = axis < 0 ? axis + rank : axis;
+  if (a < 0 || a >= rank) {
+    throw new RangeError(`Cannot use axis ${axis} on a tensor of rank ${rank}`);
+  }
+  return a;
+}
+
+function binary(op: PrimitiveOp, a: Operand, b: Operand, outType?: DType): Value {
+  const x = lift(a, [b]);
+  const y = lift(b, [a]);
+  if (x.dtype !== y.dtype) {
+    throw new TypeError(`Cannot apply ${op} to ${x.dtype} and ${y.dtype}`);
+  }
+  const shape = broadcastShapes(x.shape, y.shape);
+  return x.graph.node(op, [x, y], [{ dtype: outType ?? x.dtype, shape }])[0];
+}
+
+function unary(op: PrimitiveOp, x: Value, attrs: Record<string, number | string> = {}): Value {
+  return x.graph.node(op, [x], [{ dtype: x.dtype, shape: x.shape }], attrs)[0];
+}
+
+/** `Add`: a + b, broadcasting. */
+export function add(a: Operand, b: Operand): Value {
+  return binary("Add", a, b);
+}
+/** `Sub`: a − b, broadcasting. */
+export function sub(a: Operand, b: Operand): Value {
+  return binary("Sub", a, b);
+}
+/** `Mul`: a · b, broadcasting. */
+export function mul(a: Operand, b: Operand): Value {
+  return binary("Mul", a, b);
+}
+/** `Div`: a / b, broadcasting. */
+export function div(a: Operand, b: Operand): Value {
+  return binary("Div", a, b);
+}
+/** `Pow`: a ^ b, broadcasting. */
+export function pow(a: Operand, b: Operand): Value {
+  return binary("Pow", a, b);
+}
+/** `Max` of two tensors, broadcasting. */
+export function max(a: Operand, b: Operand): Value {
+  return binary("Max", a, b);
+}
+/** `Min` of two tensors, broadcasting. */
+export function min(a: Operand, b: Operand): Value {
+  return binary("Min", a, b);
+}
+/** `Equal` → bool. */
+export function equal(a: Operand, b: Operand): Value {
+  return binary("Equal", a, b, "bool");
+}
+/** `Less` → bool. */
+export function less(a: Operand, b: Operand): Value {
+  return binary("Less", a, b, "bool");
+}
+/** `Greater` → bool. */
+export function greater(a: Operand, b: Operand): Value {
+  return binary("Greater", a, b, "bool");
+}
+
+/** `Neg`: −x. */
+export function neg(x: Value): Value {
+  return unary("Neg", x);
+}
+/** `Exp`. */
+export function exp(x: Value): Value {
+  return unary("Exp", x);
+}
+/** `Log` (natural). */
+export function log(x: Value): Value {
+  return unary("Log", x);
+}
+/** `Sqrt`. */
+export function sqrt(x: Value): Value {
+  return unary("Sqrt", x);
+}
+/** `Erf` (ORT's CPU kernel is float32 only). */
+export function erf(x: Value): Value {
+  return unary("Erf", x);
+}
+/** `Tanh`. */
+export function tanh(x: Value): Value {
+  return unary("Tanh", x);
+}
+/** `Sigmoid`: 1/(1 + e^−x). */
+export function sigmoid(x: Value): Value {
+  return unary("Sigmoid", x);
+}
+/** `Relu`: max(x, 0). */
+export function relu(x: Value): Value {
+  return unary("Relu", x);
+}
+/** `Gelu` (opset 20), exact erf form: 0.5·x·(1 + erf(x/√2)); float32 only in ORT. */
+export function gelu(x: Value): Value {
+  return unary("Gelu", x, { approximate: "none" });
+}
+/** `Identity`. */
+export function identity(x: Value): Value {
+  return unary("Identity", x);
+}
+
+const CAST_TO: Record<DType, number> = {
+  float32: 1,
+  uint8: 2,
+  int8: 3,
+  int32: 6,
+  int64: 7,
+  bool: 9,
+  float64: 11,
+};
+
+/** `Cast` to another dtype. */
+export function cast(x: Value, to: DType): Value {
+  return x.graph.node("Cast", [x], [{ dtype: to, shape: x.shape }], { to: CAST_TO[to] })[0];
+}
+
+/** `MatMul` with numpy semantics for operands of rank ≥ 2 (batch dims broadcast). */
+export function matMul(a: Value, b: Value): Value {
+  if (a.shape.length < 2 || b.shape.length < 2) {
+    throw new TypeError(
+      `Cannot MatMul ${a.name} [${a.shape}] and ${b.name} [${b.shape}]: both need rank ≥ 2`,
+    );
+  }
+  const m = a.shape[a.shape.length - 2];
+  const k = a.shape[a.shape.length - 1];
+  const k2 = b.shape[b.shape.length - 2];
+  const n = b.shape[b.shape.length - 1];
+  if (!sameDims(k, k2)) {
+    throw new TypeError(`Cannot MatMul [${a.shape}] by [${b.shape}]: inner dims ${k} ≠ ${k2}`);
+  }
+  const batch = broadcastShapes(a.shape.slice(0, -2), b.shape.slice(0, -2));
+  return binaryNode("MatMul", a, b, [...batch, m, n]);
+}
+
+function binaryNode(op: PrimitiveOp, a: Value, b: Value, shape: Dim[]): Value {
+  if (a.dtype !== b.dtype) throw new TypeError(`Cannot apply ${op} to ${a.dtype} and ${b.dtype}`);
+  return a.graph.node(op, [a, b], [{ dtype: a.dtype, shape }])[0];
+}
+
+/** `Gather` along `axis`: out shape = data[:axis] + indices + data[axis+1:]. */
+export function gather(data: Value, indices: Value, opts: { axis?: number } = {}): Value {
+  const axis = normAxis(opts.axis ?? 0, data.shape.length);
+  if (indices.dtype !== "int32" && indices.dtype !== "int64") {
+    throw new TypeError(`Cannot Gather with ${indices.dtype} indices: int32 or int64 needed`);
+  }
+  const shape = [...data.shape.slice(0, axis), ...indices.shape, ...data.shape.slice(axis + 1)];
+  return data.graph.node("Gather", [data, indices], [{ dtype: data.dtype, shape }], { axis })[0];
+}
+
+/**
+ * `Reshape` to `shape`; one entry may be −1. A symbolic dim may appear only where the input has
+ * the same symbolic dim at the same position (it is then emitted as 0, "copy").
+ */
+export function reshape(x: Value, shape: readonly Dim[]): Value {
+  const literal: number[] = [];
+  let known = 1;
+  let inferAt = -1;
+  shape.forEach((d, i) => {
+    if (typeof d === "string") {
+      if (x.shape[i] !== d) {
+        throw new TypeError(`Cannot reshape [${x.shape}] to [${shape}]: symbolic dim ${d}`);
+      }
+      literal.push(0);
+    } else if (d === -1) {
+      if (inferAt >= 0) throw new TypeError(`Cannot reshape to [${shape}]: two −1 entries`);
+      inferAt = i;
+      literal.push(-1);
+    } else {
+      known *= d;
+      literal.push(d);
+    }
+  });
+  const out: Dim[] = [...shape];
+  if (inferAt >= 0) {
+    const total = x.shape.reduce<number>(
+      (n, d, i) => typeof d === "number" ? n * d : (shape[i] === d ? n : NaN),
+      1,
+    );
+    if (!Number.isFinite(total) || total % known !== 0) {
+      throw new TypeError(`Cannot reshape [${x.shape}] to [${shape}]`);
+    }
+    out[inferAt] = total / known;
+  } else if (
+    shape.every((d) => typeof d === "number") && x.shape.every((d) => typeof d === "number")
+  ) {
+    const a = (x.shape as number[]).reduce((n, d) => n * d, 1);
+    if (a !== known) throw new TypeError(`Cannot reshape [${x.shape}] (${a}) to [${shape}]`);
+  }
+  return x.graph.node("Reshape", [x, x.graph.ints(literal)], [{ dtype: x.dtype, shape: out }])[0];
+}
+
+/** `Transpose` with permutation `perm` (default: reverse). */
+export function transpose(x: Value, perm?: readonly number[]): Value {
+  const p = perm ?? x.shape.map((_, i) => x.shape.length - 1 - i);
+  if (p.length !== x.shape.length || [...p].sort().some((v, i) => v !== i)) {
+    throw new TypeError(`Cannot transpose rank ${x.shape.length} with perm [${p}]`);
+  }
+  return x.graph.node("Transpose", [x], [{ dtype: x.dtype, shape: p.map((i) => x.shape[i]) }], {
+    perm: [...p],
+  })[0];
+}
+
+/** Normalised static slice bounds of one axis (step 1). */
+export function sliceBounds(dim: number, start: number, end: number): [number, number] {
+  const clamp = (v: number) => Math.min(Math.max(v < 0 ? v + dim : v, 0), dim);
+  const s = clamp(start);
+  return [s, Math.max(s, clamp(end))];
+}
+
+/** `Slice` with unit steps along `axes`; bounds are static. */
+export function slice(
+  x: Value,
+  starts: readonly number[],
+  ends: readonly number[],
+  axes?: readonly number[],
+): Value {
+  const ax = (axes ?? starts.map((_, i) => i)).map((a) => normAxis(a, x.shape.length));
+  const shape = [...x.shape];
+  ax.forEach((a, i) => {
+    const d = staticShape(x, "slice")[a];
+    const [s, e] = sliceBounds(d, starts[i], ends[i]);
+    shape[a] = e - s;
+  });
+  const g = x.graph;
+  return g.node("Slice", [x, g.ints(starts), g.ints(ends), g.ints(ax)], [{
+    dtype: x.dtype,
+    shape,
+  }])[0];
+}
+
+/** `Concat` along `axis`. */
+export function concat(xs: readonly Value[], axis: number): Value {
+  const rank = xs[0].shape.length;
+  const a = normAxis(axis, rank);
+  const shape = [...xs[0].shape];
+  shape[a] = xs.reduce((n, x) => n + (staticShape(x, "concat")[a]), 0);
+  return xs[0].graph.node("Concat", xs, [{ dtype: xs[0].dtype, shape }], { axis: a })[0];
+}
+
+/** `Split` along `axis` into pieces of the given sizes. */
+export function split(x: Value, sizes: readonly number[], axis: number): Value[] {
+  const a = normAxis(axis, x.shape.length);
+  const total = staticShape(x, "split")[a];
+  if (sizes.reduce((s, v) => s + v, 0) !== total) {
+    throw new RangeError(`Cannot split dim ${total} into [${sizes}]`);
+  }
+  const outs = sizes.map((s) => {
+    const shape = [...x.shape];
+    shape[a] = s;
+    return { dtype: x.dtype, shape };
+  });
+  return x.graph.node("Split", [x, x.graph.ints(sizes)], outs, { axis: a });
+}
+
+/** `Pad` with a constant; `pads` = [begin_0, …, begin_{r−1}, end_0, …, end_{r−1}]. */
+export function pad(x: Value, pads: readonly number[], value = 0): Value {
+  const r = x.shape.length;
+  if (pads.length !== 2 * r) throw new TypeError(`Cannot pad rank ${r} with [${pads}]`);
+  const shape = x.shape.map((d, i) =>
+    pads[i] === 0 && pads[i + r] === 0 ? d : (d as number) + pads[i] + pads[i + r]
+  );
+  const g = x.graph;
+  return g.node("Pad", [x, g.ints(pads), g.scalar(value, x.dtype)], [{ dtype: x.dtype, shape }], {
+    mode: "constant",
+  })[0];
+}
+
+/** `Expand` (broadcast) to `shape`. */
+export function expand(x: Value, shape: readonly number[]): Value {
+  const out = broadcastShapes(x.shape, shape);
+  return x.graph.node("Expand", [x, x.graph.ints(shape)], [{ dtype: x.dtype, shape: out }])[0];
+}
+
+/** `Unsqueeze`: insert unit dims at `axes` (of the output). */
+export function unsqueeze(x: Value, axes: readonly number[]): Value {
+  const rank = x.shape.length + axes.length;
+  const ax = axes.map((a) => normAxis(a, rank));
+  const shape: Dim[] = [];
+  let j = 0;
+  for (let i = 0; i < rank; i++) shape.push(ax.includes(i) ? 1 : x.shape[j++]);
+  return x.graph.node("Unsqueeze", [x, x.graph.ints(ax)], [{ dtype: x.dtype, shape }])[0];
+}
+
+/** `Squeeze`: remove the unit dims at `axes`. */
+export function squeeze(x: Value, axes: readonly number[]): Value {
+  const ax = axes.map((a) => normAxis(a, x.shape.length));
+  for (const a of ax) {
+    if (x.shape[a] !== 1) throw new TypeError(`Cannot squeeze axis ${a} of [${x.shape}]`);
+  }
+  const shape = x.shape.filter((_, i) => !ax.includes(i));
+  return x.graph.node("Squeeze", [x, x.graph.ints(ax)], [{ dtype: x.dtype, shape }])[0];
+}
+
+function reduced(x: Value, axes: readonly number[], keepdims: boolean): [number[], Dim[]] {
+  const ax = axes.map((a) => normAxis(a, x.shape.length)).sort((a, b) => a - b);
+  const shape: Dim[] = [];
+  x.shape.forEach((d, i) => {
+    if (!ax.includes(i)) shape.push(d);
+    else if (keepdims) shape.push(1);
+  });
+  return [ax, shape];
+}
+
+function reduce(op: PrimitiveOp, x: Value, axes?: readonly number[], keepdims = false): Value {
+  const [ax, shape] = reduced(x, axes ?? x.shape.map((_, i) => i), keepdims);
+  return x.graph.node(op, [x, x.graph.ints(ax)], [{ dtype: x.dtype, shape }], {
+    keepdims: keepdims ? 1 : 0,
+  })[0];
+}
+
+/** `ReduceSum` over `axes` (default all). */
+export function reduceSum(
+  x: Value,
+  axes?: readonly number[],
+  opts: { keepdims?: boolean } = {},
+): Value {
+  return reduce("ReduceSum", x, axes, opts.keepdims ?? false);
+}
+/** `ReduceMean` over `axes` (default all). */
+export function reduceMean(
+  x: Value,
+  axes?: readonly number[],
+  opts: { keepdims?: boolean } = {},
+): Value {
+  return reduce("ReduceMean", x, axes, opts.keepdims ?? false);
+}
+/** `ReduceMax` over `axes` (default all). */
+export function reduceMax(
+  x: Value,
+  axes?: readonly number[],
+  opts: { keepdims?: boolean } = {},
+): Value {
+  return reduce("ReduceMax", x, axes, opts.keepdims ?? false);
+}
+
+/** `Softmax` along `axis` (default last). */
+export function softmax(x: Value, opts: { axis?: number } = {}): Value {
+  return unary("Softmax", x, { axis: normAxis(opts.axis ?? -1, x.shape.length) });
+}
+/** `LogSoftmax` along `axis` (default last). */
+export function logSoftmax(x: Value, opts: { axis?: number } = {}): Value {
+  return unary("LogSoftmax", x, { axis: normAxis(opts.axis ?? -1, x.shape.length) });
+}
+
+/** `Where`: cond ? a : b, broadcasting. */
+export function where(cond: Value, a: Operand, b: Operand): Value {
+  const x = lift(a, [b]);
+  const y = lift(b, [a]);
+  if (cond.dtype !== "bool") throw new TypeError(`Cannot use ${cond.dtype} as Where condition`);
+  const shape = broadcastShapes(cond.shape, x.shape, y.shape);
+  return cond.graph.node("Where", [cond, x, y], [{ dtype: x.dtype, shape }])[0];
+}
+
+/**
+ * One-hot encoding along a new last axis: 1 where index = class, else 0, in `dtype`. Composed
+ * as `Cast(Equal(indices, classes))` because ORT's `OneHot` kernels cover few dtype combinations
+ * (none with float64 values).
+ */
+export function oneHot(indices: Value, depth: number, dtype: DType = "float32"): Value {
+  const g = indices.graph;
+  const classes = g.constant(Array.from({ length: depth }, (_, i) => i), [depth], indices.dtype);
+  return cast(equal(unsqueeze(indices, [-1]), classes), dtype);
+}
+
+/** `ArgMax` along `axis` → int64. */
+export function argMax(x: Value, opts: { axis?: number; keepdims?: boolean } = {}): Value {
+  const [ax, shape] = reduced(x, [opts.axis ?? -1], opts.keepdims ?? false);
+  return x.graph.node("ArgMax", [x], [{ dtype: "int64", shape }], {
+    axis: ax[0],
+    keepdims: opts.keepdims ? 1 : 0,
+  })[0];
+}
+
+/** A graph's scalar constant helper re-exported for rules and composed ops. */
+export function scalarLike(x: Value, v: number): Value {
+  return x.graph.scalar(v, x.dtype);
+}

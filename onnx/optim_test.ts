@@ -1,0 +1,118 @@
+import { assertAlmostEquals, assertEquals, assertLess } from "@std/assert";
+import { mul, reduceSum, sub } from "./ops.ts";
+import { buildTrainStep, learningRate, type ParamSpec } from "./optim.ts";
+import { Session, tensor } from "./runtime.ts";
+
+Deno.test("learning rate: linear warm-up, cosine to the floor", () => {
+  const c = { lr: 1e-3, warmupSteps: 10, totalSteps: 110, minLrRatio: 0.1 };
+  assertAlmostEquals(learningRate(1, c), 1e-4);
+  assertAlmostEquals(learningRate(10, c), 1e-3);
+  assertAlmostEquals(learningRate(60, c), 1e-4 + 0.9e-3 * 0.5);
+  assertAlmostEquals(learningRate(110, c), 1e-4);
+  assertAlmostEquals(learningRate(500, c), 1e-4);
+});
+
+/** AdamW as PyTorch 1.13 implements it (torch.optim.AdamW, single tensor, no amsgrad). */
+function adamwReference(
+  p: number[],
+  grads: (p: number[]) => number[],
+  steps: number,
+  o: { lr: number; b1: number; b2: number; eps: number; wd: number; clip: number },
+): number[] {
+  const m = p.map(() => 0);
+  const v = p.map(() => 0);
+  for (let t = 1; t <= steps; t++) {
+    let g = grads(p);
+    const norm = Math.sqrt(g.reduce((s, x) => s + x * x, 0));
+    const coef = Math.min(1, o.clip / (norm + 1e-6));
+    g = g.map((x) => x * coef);
+    for (let i = 0; i < p.length; i++) {
+      p[i] *= 1 - o.lr * o.wd;
+      m[i] = o.b1 * m[i] + (1 - o.b1) * g[i];
+      v[i] = o.b2 * v[i] + (1 - o.b2) * g[i] * g[i];
+      const mh = m[i] / (1 - o.b1 ** t);
+      const denom = Math.sqrt(v[i]) / Math.sqrt(1 - o.b2 ** t) + o.eps;
+      p[i] -= (o.lr * mh) / denom;
+    }
+  }
+  return p;
+}
+
+Deno.test("the train step graph matches a reference AdamW with clipping and decay", async () => {
+  // Loss = Σ (w ⊙ x − y)², gradient 2x(w ⊙ x − y): large enough that clipping engages.
+  const x = [1.5, -2, 3];
+  const y = [4, 1, -6];
+  const params: ParamSpec[] = [
+    { name: "w", shape: [3], init: Float32Array.from([0.5, 0.1, -0.3]), decay: true },
+  ];
+  const o = { lr: 0.05, b1: 0.9, b2: 0.999, eps: 1e-8, wd: 0.1, clip: 1.0 };
+  const g = buildTrainStep({
+    name: "quad",
+    params,
+    batch: [{ name: "x", dtype: "float32", shape: [3] }, {
+      name: "y",
+      dtype: "float32",
+      shape: [3],
+    }],
+    loss: (p, b) => {
+      const r = sub(mul(p.w, b.x), b.y);
+      return reduceSum(mul(r, r));
+    },
+    optimizer: { beta1: o.b1, beta2: o.b2, eps: o.eps, weightDecay: o.wd, clipNorm: o.clip },
+  });
+  const s = await Session.create(g.toModel(), { threads: 1 });
+  let w = tensor("float32", params[0].init.slice(), [3]);
+  let m = tensor("float32", new Float32Array(3), [3]);
+  let v = tensor("float32", new Float32Array(3), [3]);
+  for (let t = 1; t <= 5; t++) {
+    const out = await s.run({
+      "p.w": w,
+      "m.w": m,
+      "v.w": v,
+      step: tensor("float32", Float32Array.of(t), []),
+      lr: tensor("float32", Float32Array.of(o.lr), []),
+      x: tensor("float32", Float32Array.from(x), [3]),
+      y: tensor("float32", Float32Array.from(y), [3]),
+    });
+    [w, m, v] = [out["next.p.w"], out["next.m.w"], out["next.v.w"]];
+  }
+  const want = adamwReference(
+    [0.5, 0.1, -0.3],
+    (p) => p.map((pi, i) => 2 * x[i] * (pi * x[i] - y[i])),
+    5,
+    o,
+  );
+  const got = Array.from(w.data as Float32Array);
+  for (let i = 0; i < 3; i++) assertLess(Math.abs(got[i] - want[i]), 1e-5);
+  await s.release();
+});
+
+Deno.test("parameters without decay are not decayed", async () => {
+  // Zero gradient: only weight decay can move a parameter.
+  const params: ParamSpec[] = [
+    { name: "a", shape: [1], init: Float32Array.of(2), decay: true },
+    { name: "b", shape: [1], init: Float32Array.of(2), decay: false },
+  ];
+  const g = buildTrainStep({
+    name: "decay",
+    params,
+    batch: [],
+    loss: (p) => mul(reduceSum(mul(p.a, p.b)), 0),
+    optimizer: { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.5, clipNorm: null },
+  });
+  const s = await Session.create(g.toModel(), { threads: 1 });
+  const z = () => tensor("float32", new Float32Array(1), [1]);
+  const out = await s.run({
+    "p.a": tensor("float32", Float32Array.of(2), [1]),
+    "p.b": tensor("float32", Float32Array.of(2), [1]),
+    "m.a": z(),
+    "v.a": z(),
+    "m.b": z(),
+    "v.b": z(),
+    step: tensor("float32", Float32Array.of(1), []),
+    lr: tensor("float32", Float32Array.of(0.1), []),
+  });
+  assertAlmostEquals(Number(out["next.p.a"].data[0]), 2 * (1 - 0.1 * 0.5), 1e-6);
+  assertEquals(Number(out["next.p.b"].data[0]), 2);
+  await s.release();
+});

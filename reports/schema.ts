@@ -1,0 +1,283 @@
+/**
+ * The versioned results schema: what a suite run writes to `<suite>/results.json` and what
+ * `reports/` reads. Bump {@link RESULTS_SCHEMA} on any incompatible change.
+ * @module
+ */
+
+/** Identifier and version of the results format, stored in every results file. */
+export const RESULTS_SCHEMA = "claimbench.results/1";
+
+/** Outcome of a check or of a whole run. */
+export type Verdict = "pass" | "fail" | "inconclusive";
+
+/** One checked claim: a measured number compared with a threshold. */
+export interface CheckResult {
+  /** Short id, e.g. "S1", "J2". */
+  id: string;
+  /** One line: what is checked. */
+  title: string;
+  /** Where the claim/number comes from, e.g. "seed 000 table 3; CLAIMS.md §2.2 S3". */
+  source: string;
+  /** What was measured, with unit. */
+  metric: string;
+  /** The measured value (null when not computable). */
+  measured: number | null;
+  threshold: number | null;
+  /** `measured <direction> threshold` passes. */
+  direction: ">=" | "<=" | ">" | "<" | "==";
+  /** The verdict we expect (some claims are expected to be refuted: "fail"). */
+  expected: Verdict;
+  actual: Verdict;
+  /** `actual === expected`. */
+  matches: boolean;
+  /** Human sentence: reason for the threshold, per-seed values, etc. */
+  detail: string;
+  seeds?: number[];
+  perSeed?: (number | null)[];
+}
+
+/** One encoded field of a figure. */
+export interface FigureField {
+  field: string;
+  title: string;
+  type: "quantitative" | "ordinal" | "nominal";
+  scale?: "linear" | "log";
+}
+
+/** A figure described as data; `reports/figures.ts` turns it into a Vega-Lite spec. */
+export interface FigureData {
+  /** Kebab-case, used as file name. */
+  id: string;
+  title: string;
+  /** One or two sentences for the report. */
+  caption: string;
+  /** "line" draws line + points; "rect" is a heat-map (colour = quantitative field). */
+  mark: "line" | "point" | "bar" | "rect";
+  data: Record<string, number | string | boolean | null>[];
+  x: FigureField;
+  y: FigureField;
+  /** Series / category. */
+  color?: FigureField;
+  /** Facet into small multiples. */
+  column?: FigureField;
+  /** Boolean field: points coloured/shaped by pass (green) / fail (red). */
+  passField?: string;
+  /** Shaded range (e.g. min/max over seeds), same colour as the series. */
+  band?: { lower: string; upper: string };
+  /** Thresholds/guide values drawn as rules with a text label. */
+  rules?: { axis: "x" | "y"; value: number; label: string }[];
+}
+
+/** Everything one suite run produced. */
+export interface RunResults {
+  schema: typeof RESULTS_SCHEMA;
+  /** Kebab-case id. */
+  suite: string;
+  title: string;
+  claim: string;
+  source: string;
+  profile: "quick" | "full";
+  seed: number;
+  threads: number;
+  config: Record<string, unknown>;
+  checks: CheckResult[];
+  metrics: Record<string, unknown>;
+  figures: FigureData[];
+  /** "pass" if every check matches its expectation, etc. (computed by the caller). */
+  verdict: Verdict;
+  versions: Record<string, string>;
+}
+
+/** Wall-clock time of one suite run, split into named phases (seconds). */
+export interface RunTimings {
+  suite: string;
+  wallSeconds: number;
+  phases: Record<string, number>;
+}
+
+/** Counts over a list of checks. */
+export interface CheckSummary {
+  total: number;
+  pass: number;
+  fail: number;
+  inconclusive: number;
+  /** Checks whose actual verdict equals the expected one. */
+  matched: number;
+  /** True when every check matches its expectation (also for an empty list). */
+  allMatch: boolean;
+}
+
+/**
+ * Counts the actual verdicts and how many checks match their expectation.
+ *
+ * @example
+ * ```ts
+ * summarise([]); // { total: 0, pass: 0, fail: 0, inconclusive: 0, matched: 0, allMatch: true }
+ * ```
+ */
+export function summarise(checks: CheckResult[]): CheckSummary {
+  let pass = 0, fail = 0, inconclusive = 0, matched = 0;
+  for (const c of checks) {
+    if (c.actual === "pass") pass++;
+    else if (c.actual === "fail") fail++;
+    else inconclusive++;
+    if (c.matches) matched++;
+  }
+  const total = checks.length;
+  return { total, pass, fail, inconclusive, matched, allMatch: matched === total };
+}
+
+const VERDICTS = ["pass", "fail", "inconclusive"];
+const DIRECTIONS = [">=", "<=", ">", "<", "=="];
+const MARKS = ["line", "point", "bar", "rect"];
+const FIELD_TYPES = ["quantitative", "ordinal", "nominal"];
+const KEBAB = /^[a-z0-9]+(-[a-z0-9]+)*$/;
+
+function bad(path: string, want: string, value: unknown): never {
+  const shown = JSON.stringify(value) ?? String(value);
+  throw new TypeError(
+    `Cannot read results as ${path} must be ${want}: current value is ${shown.slice(0, 80)}`,
+  );
+}
+
+function isObject(x: unknown): x is Record<string, unknown> {
+  return typeof x === "object" && x !== null && !Array.isArray(x);
+}
+
+function object(x: unknown, path: string): Record<string, unknown> {
+  if (!isObject(x)) bad(path, "an object", x);
+  return x;
+}
+
+function array(x: unknown, path: string): unknown[] {
+  if (!Array.isArray(x)) bad(path, "an array", x);
+  return x;
+}
+
+function string(x: unknown, path: string): void {
+  if (typeof x !== "string") bad(path, "a string", x);
+}
+
+function kebab(x: unknown, path: string): void {
+  if (typeof x !== "string" || !KEBAB.test(x)) bad(path, "a kebab-case string", x);
+}
+
+function oneOf(x: unknown, options: string[], path: string): void {
+  if (typeof x !== "string" || !options.includes(x)) bad(path, `one of ${options.join(", ")}`, x);
+}
+
+function finite(x: unknown, path: string): void {
+  if (typeof x !== "number" || !Number.isFinite(x)) bad(path, "a finite number", x);
+}
+
+function integer(x: unknown, path: string): void {
+  if (!Number.isInteger(x)) bad(path, "an integer", x);
+}
+
+function numberOrNull(x: unknown, path: string): void {
+  if (x !== null && (typeof x !== "number" || !Number.isFinite(x))) {
+    bad(path, "a finite number or null", x);
+  }
+}
+
+function validateCheck(x: unknown, path: string): void {
+  const c = object(x, path);
+  string(c.id, `${path}.id`);
+  string(c.title, `${path}.title`);
+  string(c.source, `${path}.source`);
+  string(c.metric, `${path}.metric`);
+  numberOrNull(c.measured, `${path}.measured`);
+  numberOrNull(c.threshold, `${path}.threshold`);
+  oneOf(c.direction, DIRECTIONS, `${path}.direction`);
+  oneOf(c.expected, VERDICTS, `${path}.expected`);
+  oneOf(c.actual, VERDICTS, `${path}.actual`);
+  if (c.matches !== (c.actual === c.expected)) {
+    bad(`${path}.matches`, "actual === expected", c.matches);
+  }
+  string(c.detail, `${path}.detail`);
+  if (c.seeds !== undefined) {
+    array(c.seeds, `${path}.seeds`).forEach((s, i) => integer(s, `${path}.seeds[${i}]`));
+  }
+  if (c.perSeed !== undefined) {
+    array(c.perSeed, `${path}.perSeed`).forEach((v, i) => numberOrNull(v, `${path}.perSeed[${i}]`));
+  }
+}
+
+function validateField(x: unknown, path: string): void {
+  const f = object(x, path);
+  string(f.field, `${path}.field`);
+  string(f.title, `${path}.title`);
+  oneOf(f.type, FIELD_TYPES, `${path}.type`);
+  if (f.scale !== undefined) oneOf(f.scale, ["linear", "log"], `${path}.scale`);
+}
+
+function validateFigure(x: unknown, path: string): void {
+  const f = object(x, path);
+  kebab(f.id, `${path}.id`);
+  string(f.title, `${path}.title`);
+  string(f.caption, `${path}.caption`);
+  oneOf(f.mark, MARKS, `${path}.mark`);
+  array(f.data, `${path}.data`).forEach((row, i) => {
+    for (const [key, value] of Object.entries(object(row, `${path}.data[${i}]`))) {
+      const t = typeof value;
+      if (value !== null && t !== "number" && t !== "string" && t !== "boolean") {
+        bad(`${path}.data[${i}].${key}`, "a number, string, boolean or null", value);
+      }
+    }
+  });
+  validateField(f.x, `${path}.x`);
+  validateField(f.y, `${path}.y`);
+  if (f.color !== undefined) validateField(f.color, `${path}.color`);
+  if (f.column !== undefined) validateField(f.column, `${path}.column`);
+  if (f.passField !== undefined) string(f.passField, `${path}.passField`);
+  if (f.band !== undefined) {
+    const band = object(f.band, `${path}.band`);
+    string(band.lower, `${path}.band.lower`);
+    string(band.upper, `${path}.band.upper`);
+  }
+  if (f.rules !== undefined) {
+    array(f.rules, `${path}.rules`).forEach((r, i) => {
+      const rule = object(r, `${path}.rules[${i}]`);
+      oneOf(rule.axis, ["x", "y"], `${path}.rules[${i}].axis`);
+      finite(rule.value, `${path}.rules[${i}].value`);
+      string(rule.label, `${path}.rules[${i}].label`);
+    });
+  }
+}
+
+/**
+ * Checks that `x` (e.g. a parsed results.json) is a {@link RunResults} and returns it typed.
+ * Throws a TypeError naming the first bad field, e.g. `checks[2].measured`.
+ *
+ * @example
+ * ```ts ignore
+ * const results = validateResults(JSON.parse(await Deno.readTextFile("out/s4/results.json")));
+ * ```
+ */
+export function validateResults(x: unknown): RunResults {
+  const r = object(x, "results");
+  if (r.schema !== RESULTS_SCHEMA) bad("schema", JSON.stringify(RESULTS_SCHEMA), r.schema);
+  kebab(r.suite, "suite");
+  string(r.title, "title");
+  string(r.claim, "claim");
+  string(r.source, "source");
+  oneOf(r.profile, ["quick", "full"], "profile");
+  integer(r.seed, "seed");
+  integer(r.threads, "threads");
+  object(r.config, "config");
+  array(r.checks, "checks").forEach((c, i) => validateCheck(c, `checks[${i}]`));
+  object(r.metrics, "metrics");
+  const figureIds = new Set<unknown>();
+  array(r.figures, "figures").forEach((f, i) => {
+    validateFigure(f, `figures[${i}]`);
+    // Ids name the figure files, so a repeated id would overwrite a figure.
+    const id = (f as { id: unknown }).id;
+    if (figureIds.has(id)) bad(`figures[${i}].id`, "unique within the suite", id);
+    figureIds.add(id);
+  });
+  oneOf(r.verdict, VERDICTS, "verdict");
+  for (const [key, value] of Object.entries(object(r.versions, "versions"))) {
+    string(value, `versions.${key}`);
+  }
+  return r as unknown as RunResults;
+}

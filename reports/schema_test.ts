@@ -1,0 +1,91 @@
+import { assertEquals, assertStrictEquals, assertThrows } from "@std/assert";
+import { type CheckResult, RESULTS_SCHEMA, summarise, validateResults } from "./schema.ts";
+
+function check(overrides: Partial<CheckResult> = {}): CheckResult {
+  return {
+    id: "S1",
+    title: "copy accuracy at length 512",
+    source: "paper table 1",
+    metric: "accuracy (fraction)",
+    measured: 0.95,
+    threshold: 0.9,
+    direction: ">=",
+    expected: "pass",
+    actual: "pass",
+    matches: true,
+    detail: "mean over 3 seeds",
+    ...overrides,
+  };
+}
+
+function results(): Record<string, unknown> {
+  return {
+    schema: RESULTS_SCHEMA,
+    suite: "copy-task",
+    title: "Copying",
+    claim: "Transformers copy long strings.",
+    source: "paper §3",
+    profile: "quick",
+    seed: 0,
+    threads: 4,
+    config: {},
+    checks: [check(), check({ id: "S2", actual: "fail", matches: false })],
+    metrics: {},
+    figures: [{
+      id: "acc-vs-len",
+      title: "Accuracy",
+      caption: "Accuracy by length.",
+      mark: "line",
+      data: [{ len: 64, acc: 1 }],
+      x: { field: "len", title: "Length", type: "quantitative" },
+      y: { field: "acc", title: "Accuracy", type: "quantitative" },
+    }],
+    verdict: "fail",
+    versions: { deno: "2.9.0" },
+  };
+}
+
+Deno.test("validateResults() accepts valid results and returns them", () => {
+  const x = results();
+  assertStrictEquals(validateResults(x), x);
+});
+
+Deno.test("validateResults() names the bad field", () => {
+  const x = results();
+  (x.checks as Record<string, unknown>[])[1].measured = "0.5";
+  assertThrows(() => validateResults(x), TypeError, "checks[1].measured must be a finite number");
+});
+
+Deno.test("validateResults() rejects a wrong schema, a non-kebab suite and bad figure fields", () => {
+  assertThrows(() => validateResults({ ...results(), schema: "x/2" }), TypeError, "schema");
+  assertThrows(() => validateResults({ ...results(), suite: "Copy Task" }), TypeError, "suite");
+  const x = results();
+  (x.figures as Record<string, unknown>[])[0].mark = "pie";
+  assertThrows(() => validateResults(x), TypeError, "figures[0].mark must be one of");
+  const y = results();
+  (y.figures as unknown[]).push((y.figures as unknown[])[0]);
+  assertThrows(() => validateResults(y), TypeError, "figures[1].id must be unique");
+});
+
+Deno.test("validateResults() rejects matches inconsistent with actual and expected", () => {
+  const x = results();
+  (x.checks as Record<string, unknown>[])[0].matches = false;
+  assertThrows(() => validateResults(x), TypeError, "checks[0].matches");
+});
+
+Deno.test("summarise() counts verdicts and matches", () => {
+  const checks = [
+    check(),
+    check({ actual: "fail", expected: "fail" }),
+    check({ actual: "inconclusive", matches: false }),
+  ];
+  assertEquals(summarise(checks), {
+    total: 3,
+    pass: 1,
+    fail: 1,
+    inconclusive: 1,
+    matched: 2,
+    allMatch: false,
+  });
+  assertEquals(summarise([]).allMatch, true);
+});

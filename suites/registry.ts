@@ -1,0 +1,12 @@
+/**
+ * The registered suites, in the order `list` and `reproduce` show them. A new suite is one file
+ * in `suites/` plus one line here.
+ * @module
+ */
+import type { Suite } from "./suite.ts";
+import { selectiveCopy } from "./selective_copy.ts";
+
+/** Every suite `deno task reproduce` can run. */
+export const SUITES: readonly Suite[] = [
+  selectiveCopy,
+];

@@ -1,0 +1,134 @@
+/**
+ * What a suite is: one paper claim, run against fixed seeds, returning checks (each with its
+ * source, metric, threshold and expected verdict), metrics and figures as data. The CLI turns
+ * outcomes into `results.json` and reports.
+ * @module
+ */
+import type { CheckResult, FigureData, Verdict } from "../reports/schema.ts";
+import type { Progress } from "./progress.ts";
+
+/** Run profile: `full` reproduces the claim at the documented budget, `quick` is CI's. */
+export type Profile = "quick" | "full";
+
+/** The profiles, in the order `--profile` lists them. */
+export const PROFILES: readonly Profile[] = ["quick", "full"];
+
+/** What a suite receives from the runner. */
+export interface SuiteContext {
+  profile: Profile;
+  /** Base seed (`--seed`, default 0): training seeds are seed, seed + 1, seed + 2. */
+  seed: number;
+  /** ONNX Runtime intra-op threads. */
+  threads: number;
+  /** Retrain instead of reading trained models from the cache. */
+  fresh: boolean;
+  /** Folder for trained models and checkpoints (keyed by content hash). */
+  cacheDir: string;
+  /** Creates a progress display for a long loop of `total` units. */
+  progress(label: string, total: number, unit?: string): Progress;
+  /** A line of log output (stderr). */
+  log(message: string): void;
+}
+
+/** What a suite returns. Everything but `phases` is deterministic for a seed and thread count. */
+export interface SuiteOutcome {
+  config: Record<string, unknown>;
+  checks: CheckResult[];
+  metrics: Record<string, unknown>;
+  figures: FigureData[];
+  /** Wall-clock seconds per phase; written to `timings.json`, not `results.json`. */
+  phases?: Record<string, number>;
+}
+
+/** A registered suite. */
+export interface Suite {
+  /** Kebab-case id, e.g. `selective-copy`. */
+  id: string;
+  title: string;
+  /** The claim in one sentence. */
+  claim: string;
+  /** Where it comes from. */
+  source: string;
+  run(ctx: SuiteContext): Promise<SuiteOutcome>;
+}
+
+/** A check before its verdict is computed. */
+export interface CheckSpec {
+  id: string;
+  title: string;
+  source: string;
+  metric: string;
+  /** null when the measurement could not be made (the check is then inconclusive). */
+  measured: number | null;
+  threshold: number | null;
+  direction: CheckResult["direction"];
+  expected: Verdict;
+  detail: string;
+  seeds?: number[];
+  perSeed?: (number | null)[];
+  /** Forces "inconclusive" (e.g. a validity gate failed), with the reason appended to detail. */
+  inconclusive?: string;
+}
+
+/** Whether `measured <direction> threshold` holds. */
+export function compare(
+  measured: number,
+  direction: CheckResult["direction"],
+  threshold: number,
+): boolean {
+  switch (direction) {
+    case ">=":
+      return measured >= threshold;
+    case "<=":
+      return measured <= threshold;
+    case ">":
+      return measured > threshold;
+    case "<":
+      return measured < threshold;
+    case "==":
+      return measured === threshold;
+  }
+}
+
+/** Computes the verdict of a check: pass/fail from the comparison, or inconclusive. */
+export function check(spec: CheckSpec): CheckResult {
+  let actual: Verdict;
+  let detail = spec.detail;
+  if (spec.inconclusive) {
+    actual = "inconclusive";
+    detail = `${detail} INCONCLUSIVE: ${spec.inconclusive}`;
+  } else if (spec.measured === null || spec.threshold === null || Number.isNaN(spec.measured)) {
+    actual = "inconclusive";
+  } else {
+    actual = compare(spec.measured, spec.direction, spec.threshold) ? "pass" : "fail";
+  }
+  const result: CheckResult = {
+    id: spec.id,
+    title: spec.title,
+    source: spec.source,
+    metric: spec.metric,
+    measured: spec.measured,
+    threshold: spec.threshold,
+    direction: spec.direction,
+    expected: spec.expected,
+    actual,
+    matches: actual === spec.expected,
+    detail,
+  };
+  if (spec.seeds) result.seeds = spec.seeds;
+  if (spec.perSeed) result.perSeed = spec.perSeed;
+  return result;
+}
+
+/** Median of a non-empty list (mean of the middle two for even lengths). */
+export function median(xs: readonly number[]): number {
+  if (xs.length === 0) throw new RangeError("Cannot take the median of an empty list");
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+/** Rounds for results files, so tiny float noise does not churn diffs: 6 significant digits. */
+export function round6(x: number): number {
+  return Number.isFinite(x) ? Number(x.toPrecision(6)) : x;
+}
