@@ -8,11 +8,13 @@ import { type Node, numel, staticShape, type Value } from "./graph.ts";
 import {
   add,
   concat,
+  conv1dIm2col,
   div,
   equal,
   erf,
   exp,
   expand,
+  gather,
   greater,
   less,
   log,
@@ -22,6 +24,7 @@ import {
   oneHot,
   pad,
   type PrimitiveOp,
+  reduceMean,
   reduceSum,
   reshape,
   slice,
@@ -291,6 +294,58 @@ export const GRADIENTS: Record<PrimitiveOp, GradRule> = {
   Equal: notDifferentiable("Equal"),
   Less: notDifferentiable("Less"),
   Greater: notDifferentiable("Greater"),
+  // y = conv(x, W) + b. dx is the convolution of dy with the kernel flipped in time and
+  // transposed in channels (same dilation and padding): W'[j·C_out + o, i] = W[(k−1−j)·C_in + i, o].
+  // dW = colsᵀ·dy reuses the forward im2col matrix; db = Σ dy.
+  Conv1dIm2col: ({ node, dy, dys, needs }) => {
+    if (dys[1]) throw new TypeError("Cannot differentiate through Conv1dIm2col's Cols output");
+    const [x, w] = ins(node);
+    const k = node.attrs.kernel as number;
+    const dilation = node.attrs.dilation as number;
+    const [, cin] = staticShape(x, "differentiate Conv1dIm2col").slice(1);
+    const [batch, length, cout] = staticShape(dy, "differentiate Conv1dIm2col");
+    let dx: Value | null = null;
+    if (needs[0]) {
+      const g = w.graph;
+      const reversed = g.constant(
+        Array.from({ length: k }, (_, j) => k - 1 - j),
+        [k],
+        "int64",
+      );
+      const taps = gather(reshape(w, [k, cin, cout]), reversed, { axis: 0 }); // [k, C_in, C_out]
+      const flipped = reshape(transpose(taps, [0, 2, 1]), [k * cout, cin]);
+      dx = conv1dIm2col(dy, flipped, g.scalar(0, dy.dtype), { kernel: k, dilation })[0];
+    }
+    const dy2 = needs[1] || needs[2] ? reshape(dy, [batch * length, cout]) : null;
+    return [
+      dx,
+      needs[1] ? matMul(transpose(node.outputs[1]), dy2!) : null,
+      needs[2] ? reduceSum(dy2!, [0]) : null,
+      null,
+      null,
+      null,
+      null,
+    ];
+  },
+  // x̂ = (x − μ)·r with r = 1/√(σ² + ε) (both node outputs), g = dy·γ:
+  // dx = r·(g − mean(g) − x̂·mean(g·x̂)); dγ = dy·x̂ and dβ = dy, summed over rows by the driver.
+  LayerNormalization: ({ node, dy, needs }) => {
+    const [x, scale] = ins(node);
+    const axis = node.attrs.axis as number;
+    const axes = x.shape.map((_, i) => i).filter((i) => i >= axis);
+    const [mean, invStd] = node.outputs.slice(1).map((
+      o,
+    ) => (o.dtype === x.dtype ? o : castTo(o, x)));
+    const xhat = mul(sub(x, mean), invStd);
+    let dx: Value | null = null;
+    if (needs[0]) {
+      const g = mul(dy, scale);
+      const gMean = reduceMean(g, axes, { keepdims: true });
+      const gxMean = reduceMean(mul(g, xhat), axes, { keepdims: true });
+      dx = mul(sub(sub(g, gMean), mul(xhat, gxMean)), invStd);
+    }
+    return [dx, needs[1] ? mul(dy, xhat) : null, needs[2] ? dy : null];
+  },
 };
 
 function castTo(dy: Value, like: Value): Value {

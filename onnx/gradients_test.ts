@@ -173,6 +173,17 @@ const CASES: Record<op.PrimitiveOp, GradCheckCase | "not differentiable"> = {
   Equal: "not differentiable",
   Less: "not differentiable",
   Greater: "not differentiable",
+  Conv1dIm2col: {
+    dtype: "float64",
+    inputs: [{ shape: [2, 7, 3] }, { shape: [3 * 3, 2] }, { shape: [2] }],
+    build: ([x, w, b]) => op.conv1dIm2col(x, w, b, { kernel: 3, dilation: 2 })[0],
+  },
+  // ORT keeps μ and 1/σ in float32 even for float64 inputs, so agreement is ~1e-7 relative.
+  LayerNormalization: {
+    dtype: "float64",
+    inputs: [{ shape: [2, 3, 5] }, { shape: [5] }, { shape: [5] }],
+    build: ([x, s, b]) => op.mul(op.layerNormalization(op.mul(x, 2), s, b), 1.5),
+  },
 };
 
 for (const [name, c] of Object.entries(CASES)) {

@@ -141,6 +141,7 @@ export class Graph {
   #producer = new Map<string, Node>();
   #counter = 0;
   #scalars = new Map<string, Value>();
+  #functions = new Map<string, FunctionData>();
 
   constructor(name: string) {
     this.name = name;
@@ -241,6 +242,15 @@ export class Graph {
     return this.initializers.find((i) => i.value === v)?.data;
   }
 
+  /**
+   * Registers a model-local function (the portable definition of a custom-domain op); nodes of
+   * that op may then be added with {@linkcode node}. Registering the same function twice is a
+   * no-op.
+   */
+  useFunction(f: FunctionData): void {
+    this.#functions.set(`${f.domain}:${f.name}`, f);
+  }
+
   /** Marks `v` as a graph output under `name` (an Identity node renames it when needed). */
   output(v: Value, name?: string): Value {
     let out = v;
@@ -272,9 +282,11 @@ export class Graph {
       raw: rawBytes(i.data),
     }));
     const info = (v: Value) => ({ name: v.name, dtype: v.dtype, shape: v.shape });
+    const functions = [...this.#functions.values(), ...(opts.functions ?? [])];
+    const domains = Object.fromEntries(functions.map((f) => [f.domain, 1]));
     return encodeModel({
       irVersion: IR_VERSION,
-      opsets: { "": OPSET, ...opts.opsets },
+      opsets: { "": OPSET, ...domains, ...opts.opsets },
       producer: "claimbench",
       producerVersion: "0.1.0",
       graph: {
@@ -284,7 +296,7 @@ export class Graph {
         inputs: this.inputs.map(info),
         outputs: this.outputs.map(info),
       },
-      functions: opts.functions,
+      functions,
     });
   }
 }

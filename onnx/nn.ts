@@ -6,6 +6,8 @@
 import { staticShape, type Value } from "./graph.ts";
 import {
   add,
+  conv1dIm2col,
+  type Conv1dOptions,
   div,
   gather,
   logSoftmax,
@@ -13,7 +15,6 @@ import {
   mul,
   neg,
   oneHot,
-  pad,
   reduceMean,
   reduceSum,
   reshape,
@@ -32,41 +33,12 @@ export function linear(x: Value, w: Value, b?: Value): Value {
 }
 
 /**
- * The im2col gather index of a "same"-padded 1-D convolution: idx[t][j] = t + j·dilation,
- * positions in the input padded by (kernel−1)/2·dilation on each side. Shape [length, kernel].
+ * A "same"-length 1-D convolution in channel-last layout: x [B, L, C_in]; w [kernel·C_in, C_out]
+ * with w[j·C_in + i, o] = W_torch[o, i, j]; b [C_out] → [B, L, C_out]. One `Conv1dIm2col` op
+ * (im2col + MatMul, the fastest form in ORT on CPU; see PLATFORM.md).
  */
-export function im2colIndex(length: number, kernel: number, dilation: number): BigInt64Array {
-  const idx = new BigInt64Array(length * kernel);
-  for (let t = 0; t < length; t++) {
-    for (let j = 0; j < kernel; j++) idx[t * kernel + j] = BigInt(t + j * dilation);
-  }
-  return idx;
-}
-
-/** Options of {@linkcode conv1d}. */
-export interface Conv1dOptions {
-  kernel: number;
-  dilation?: number;
-}
-
-/**
- * A "same"-length 1-D convolution in channel-last layout, as im2col + MatMul (the fastest form
- * in ORT on CPU; see PLATFORM.md). x [B, L, C_in]; w [kernel·C_in, C_out] with
- * w[j·C_in + i, o] = W_torch[o, i, j]; b [C_out] → [B, L, C_out].
- */
-export function conv1d(x: Value, w: Value, b: Value | undefined, opts: Conv1dOptions): Value {
-  const [batch, length, cin] = staticShape(x, "convolve");
-  const k = opts.kernel;
-  const d = opts.dilation ?? 1;
-  if (k % 2 !== 1) throw new RangeError(`Cannot pad a kernel of even size to same length: ${k}`);
-  const p = ((k - 1) / 2) * d;
-  const g = x.graph;
-  const xp = pad(x, [0, p, 0, 0, p, 0]); // [B, L + 2p, C_in]
-  const idx = g.constant(im2colIndex(length, k, d), [length, k], "int64");
-  const cols = gather(xp, idx, { axis: 1 }); // [B, L, k, C_in]
-  let y = matMul(reshape(cols, [batch * length, k * cin]), w); // [B·L, C_out]
-  if (b) y = add(y, b);
-  return reshape(y, [batch, length, staticShape(w, "convolve")[1]]);
+export function conv1d(x: Value, w: Value, b: Value, opts: Conv1dOptions): Value {
+  return conv1dIm2col(x, w, b, opts)[0];
 }
 
 /** Embedding lookup: table [V, C], ids [...] → [..., C]. */

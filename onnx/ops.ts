@@ -9,6 +9,7 @@
  * @module
  */
 import { type Dim, type DType, staticShape, type Value } from "./graph.ts";
+import { CONV1D_IM2COL, CUSTOM_DOMAIN } from "./functions.ts";
 
 /** Every op the wrappers below can emit. */
 export type PrimitiveOp =
@@ -50,7 +51,9 @@ export type PrimitiveOp =
   | "ArgMax"
   | "Equal"
   | "Less"
-  | "Greater";
+  | "Greater"
+  | "LayerNormalization"
+  | "Conv1dIm2col";
 
 /** A value, or a number turned into a scalar constant of the other operand's dtype. */
 export type Operand = Value | number;
@@ -473,4 +476,96 @@ export function argMax(x: Value, opts: { axis?: number; keepdims?: boolean } = {
 /** A graph's scalar constant helper re-exported for rules and composed ops. */
 export function scalarLike(x: Value, v: number): Value {
   return x.graph.scalar(v, x.dtype);
+}
+
+/**
+ * `LayerNormalization` (opset 17) over the axes from `axis` (default last) on:
+ * (x − μ)/√(σ² + ε)·scale + bias, with `scale` and `bias` of shape x.shape[axis:]. The node also
+ * outputs μ and 1/√(σ² + ε) (float32 as ORT computes them, reduced axes kept as 1) for the
+ * gradient rule; the wrapper returns the normalised value.
+ */
+export function layerNormalization(
+  x: Value,
+  scale: Value,
+  bias: Value,
+  opts: { axis?: number; epsilon?: number } = {},
+): Value {
+  const axis = normAxis(opts.axis ?? -1, x.shape.length);
+  const tail = x.shape.slice(axis);
+  for (const p of [scale, bias]) {
+    if (p.shape.length !== tail.length || p.shape.some((d, i) => !sameDims(d, tail[i]))) {
+      throw new TypeError(
+        `Cannot apply LayerNormalization over [${tail}] with ${p.name} of shape [${p.shape}]`,
+      );
+    }
+  }
+  const stats = x.shape.map((d, i) => (i < axis ? d : 1));
+  return x.graph.node("LayerNormalization", [x, scale, bias], [
+    { dtype: x.dtype, shape: x.shape },
+    { dtype: "float32", shape: stats },
+    { dtype: "float32", shape: stats },
+  ], { axis, epsilon: { kind: "float", value: opts.epsilon ?? 1e-5 } })[0];
+}
+
+/**
+ * The im2col gather index of a "same"-padded 1-D convolution: idx[t][j] = t + j·dilation,
+ * positions in the input padded by (kernel−1)/2·dilation on each side. Shape [length, kernel].
+ */
+export function im2colIndex(length: number, kernel: number, dilation: number): BigInt64Array {
+  const idx = new BigInt64Array(length * kernel);
+  for (let t = 0; t < length; t++) {
+    for (let j = 0; j < kernel; j++) idx[t * kernel + j] = BigInt(t + j * dilation);
+  }
+  return idx;
+}
+
+/** Options of {@linkcode conv1dIm2col}. */
+export interface Conv1dOptions {
+  kernel: number;
+  dilation?: number;
+}
+
+/**
+ * `Conv1dIm2col` (domain `ai.claimbench`, defined as an ONNX function in `onnx/functions.ts`):
+ * a "same"-length 1-D convolution in channel-last layout. x [B, L, C_in]; w [kernel·C_in, C_out]
+ * with w[j·C_in + i, o] = W_torch[o, i, j]; b [C_out] → [B, L, C_out]. Returns the output and
+ * the im2col matrix [B·L, kernel·C_in].
+ */
+export function conv1dIm2col(x: Value, w: Value, b: Value, opts: Conv1dOptions): [Value, Value] {
+  const [batch, length, cin] = staticShape(x, "convolve");
+  const [rows, cout] = staticShape(w, "convolve");
+  const k = opts.kernel;
+  const d = opts.dilation ?? 1;
+  if (!Number.isInteger(k) || k < 1 || k % 2 !== 1) {
+    throw new RangeError(
+      `Cannot convolve to the same length with kernel ${k}: an odd size is needed`,
+    );
+  }
+  if (rows !== k * cin) {
+    throw new TypeError(
+      `Cannot convolve [${x.shape}] with weight [${w.shape}]: ${k}·${cin} rows needed`,
+    );
+  }
+  const p = ((k - 1) / 2) * d;
+  const g = x.graph;
+  g.useFunction(CONV1D_IM2COL);
+  const [y, cols] = g.node(
+    "Conv1dIm2col",
+    [
+      x,
+      w,
+      b,
+      g.constant(im2colIndex(length, k, d), [length, k], "int64"),
+      g.ints([0, p, 0, 0, p, 0]),
+      g.ints([batch * length, k * cin]),
+      g.ints([batch, length, cout]),
+    ],
+    [{ dtype: x.dtype, shape: [batch, length, cout] }, {
+      dtype: x.dtype,
+      shape: [batch * length, k * cin],
+    }],
+    { kernel: k, dilation: d },
+    CUSTOM_DOMAIN,
+  );
+  return [y, cols];
 }

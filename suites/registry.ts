@@ -5,8 +5,10 @@
  */
 import type { Suite } from "./suite.ts";
 import { selectiveCopy } from "./selective_copy.ts";
+import { copyLengthExponent } from "./copy_length_exponent.ts";
 
 /** Every suite `deno task reproduce` can run. */
 export const SUITES: readonly Suite[] = [
   selectiveCopy,
+  copyLengthExponent,
 ];

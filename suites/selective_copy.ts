@@ -208,7 +208,7 @@ export const CONFIGS: Record<Profile, SelectiveCopyConfig> = {
     optimizer: OPTIMIZER,
     seeds: 2,
     validation: 1000,
-    evalEvery: 250,
+    evalEvery: 100,
     solveThreshold: 0.03,
     failThreshold: 0.2,
   },
@@ -511,25 +511,8 @@ async function run(ctx: SuiteContext) {
       perSeed: errs.map(round6),
     }));
   }
-  const [solveA, solveB] = c.arms.filter((a) => a.expect === "solves");
-  const pA = dilatedCnnParamCount(modelConfig(c, solveA));
-  const pB = dilatedCnnParamCount(modelConfig(c, solveB));
-  const deeper = pA > pB ? solveA : solveB;
-  const dilated = deeper === solveA ? solveB : solveA;
-  const ratio = Math.min(pA, pB) / Math.max(pA, pB);
-  checks.push(check({
-    id: "S3-params",
-    title: `${dilated.label} needs fewer parameters than ${deeper.label}`,
-    source: `${SOURCE}: "reach the performance of the 12 layer network … with only 6 layers"`,
-    metric: "parameter ratio dilated / deeper",
-    measured: round6(ratio),
-    threshold: 1,
-    direction: "<",
-    expected: "pass",
-    detail: `${Math.min(pA, pB).toLocaleString("en")} vs ${
-      Math.max(pA, pB).toLocaleString("en")
-    } parameters.`,
-  }));
+  const solving = c.arms.filter((a) => a.expect === "solves");
+  if (solving.length === 2) checks.push(paramsCheck(c, solving[0], solving[1]));
 
   const figures = buildFigures(c, results, seeds);
   return {
@@ -553,6 +536,28 @@ async function run(ctx: SuiteContext) {
     figures,
     phases,
   };
+}
+
+/** The dilated solving arm needs fewer parameters than the deeper one. */
+function paramsCheck(c: SelectiveCopyConfig, solveA: Arm, solveB: Arm): CheckResult {
+  const pA = dilatedCnnParamCount(modelConfig(c, solveA));
+  const pB = dilatedCnnParamCount(modelConfig(c, solveB));
+  const deeper = pA > pB ? solveA : solveB;
+  const dilated = deeper === solveA ? solveB : solveA;
+  const ratio = Math.min(pA, pB) / Math.max(pA, pB);
+  return check({
+    id: "S3-params",
+    title: `${dilated.label} needs fewer parameters than ${deeper.label}`,
+    source: `${SOURCE}: "reach the performance of the 12 layer network … with only 6 layers"`,
+    metric: "parameter ratio dilated / deeper",
+    measured: round6(ratio),
+    threshold: 1,
+    direction: "<",
+    expected: "pass",
+    detail: `${Math.min(pA, pB).toLocaleString("en")} vs ${
+      Math.max(pA, pB).toLocaleString("en")
+    } parameters.`,
+  });
 }
 
 const THRESHOLD_REASON = "Thresholds frozen after the pilot (see README): solve ≤ 3% mask error, " +
@@ -641,8 +646,9 @@ function buildFigures(
       id: "seed-table-vs-ours",
       title: "Validation loss: seed table next to ours",
       caption: "Mean cross-entropy over all positions of the validation strings (the seed's " +
-        "'validation loss'); the seed trained 1M examples on a GPU, we train fewer.",
-      mark: "bar",
+        "'validation loss'); the seed trained 1M examples on a GPU, we train fewer. The seed's " +
+        "rows appear only for its own task (area 40, 10 letters: the full profile).",
+      mark: "point",
       data: table,
       x: { field: "arm", title: "arm", type: "nominal" },
       y: {

@@ -1,0 +1,64 @@
+/**
+ * One AdamW train step of the dilated CNN of seed 000 (6 layers, kernel 9, 64 channels,
+ * dilations [1,2,3,4,5,1], 237,952 parameters) at batch 64 × 52 bytes on selective-copy data,
+ * default thread count. Reference on the 2-core CI machine (PLATFORM.md): PyTorch 1.13 CPU runs
+ * the same model at ≈ 55 ms per step (≈ 1,150 examples/s) with its fastest convolution path,
+ * ≈ 115 ms with `nn.Conv1d`. examples/s = 64 / (time per step).
+ *
+ * `deno task bench` (or `deno bench -A bench/train_step_bench.ts`)
+ * @module
+ */
+import { Prng } from "../fixtures/prng.ts";
+import { selectiveCopyBatch } from "../fixtures/selective_copy.ts";
+import { dilatedCnnLogits, dilatedCnnParams } from "../models/dilated_cnn.ts";
+import { crossEntropy } from "../onnx/nn.ts";
+import { ADAMW_DEFAULTS, buildTrainStep } from "../onnx/optim.ts";
+import { defaultThreads, Session, type Tensor, tensor } from "../onnx/runtime.ts";
+
+const BATCH = 64;
+const LENGTH = 52;
+const config = { vocab: 256, channels: 64, kernel: 9, dilations: [1, 2, 3, 4, 5, 1] };
+const params = dilatedCnnParams(config, new Prng(1));
+const model = buildTrainStep({
+  name: "cnn_step",
+  params,
+  batch: [
+    { name: "input", dtype: "int32", shape: [BATCH, LENGTH] },
+    { name: "target", dtype: "int32", shape: [BATCH, LENGTH] },
+  ],
+  loss: (p, b) => crossEntropy(dilatedCnnLogits(config, p, b.input), b.target),
+  optimizer: ADAMW_DEFAULTS,
+}).toModel();
+const session = await Session.create(model, { threads: defaultThreads() });
+
+const feeds: Record<string, Tensor> = {};
+for (const p of params) {
+  feeds[`p.${p.name}`] = tensor("float32", p.init.slice(), p.shape);
+  feeds[`m.${p.name}`] = tensor("float32", new Float32Array(p.init.length), p.shape);
+  feeds[`v.${p.name}`] = tensor("float32", new Float32Array(p.init.length), p.shape);
+}
+feeds.lr = tensor("float32", Float32Array.of(2e-3), []);
+const prng = new Prng(2);
+let step = 0;
+
+async function trainStep(): Promise<void> {
+  const b = selectiveCopyBatch(prng, BATCH);
+  feeds.input = tensor("int32", b.input, [BATCH, LENGTH]);
+  feeds.target = tensor("int32", b.target, [BATCH, LENGTH]);
+  feeds.step = tensor("float32", Float32Array.of(++step), []);
+  const out = await session.run(feeds);
+  for (const p of params) {
+    for (const k of ["p", "m", "v"]) feeds[`${k}.${p.name}`] = out[`next.${k}.${p.name}`];
+  }
+}
+
+// Train past the first steps, where logits are large and softmax outputs underflow, so the
+// timed steps are typical of a run.
+for (let i = 0; i < 30; i++) await trainStep();
+
+Deno.bench({
+  name: `dilated CNN train step (B ${BATCH}, L ${LENGTH}, ${defaultThreads()} threads)`,
+  group: "cnn",
+  baseline: true,
+  fn: trainStep,
+});

@@ -1,0 +1,175 @@
+import { assert, assertAlmostEquals, assertEquals, assertRejects } from "@std/assert";
+import { copyEvalBatch } from "../fixtures/copy_task.ts";
+import { Prng } from "../fixtures/prng.ts";
+import {
+  agreementCheck,
+  type CopyLengthExponentConfig,
+  copyRows,
+  drawStrings,
+  floorCheck,
+  growthCheck,
+  growthFit,
+  gssmBoundCheck,
+  gssmTightnessCheck,
+  hasRepeatedNgram,
+  j1Check,
+  j1Point,
+  j2Check,
+  j2Point,
+  largestPassing,
+  lCrit,
+  lCritCheck,
+  ngramBound,
+  runCopyLengthExponent,
+  runGssmCopy,
+  storePrefixGssm,
+} from "./copy_length_exponent.ts";
+import { Progress } from "./progress.ts";
+import type { SuiteContext } from "./suite.ts";
+
+Deno.test("hasRepeatedNgram() finds any repeated n-gram, overlaps included", () => {
+  assertEquals(hasRepeatedNgram([0, 1, 0, 1], 2, 4), true);
+  assertEquals(hasRepeatedNgram([0, 1, 2, 3], 2, 4), false);
+  assertEquals(hasRepeatedNgram([0, 0, 0], 2, 4), true); // (0,0) at 0 and 1
+  assertEquals(hasRepeatedNgram([0, 1, 2, 0, 1, 3], 3, 4), false);
+  assertEquals(hasRepeatedNgram([0, 1, 2, 0, 1, 2], 3, 4), true);
+  assertEquals(hasRepeatedNgram([3, 2], 3, 4), false); // shorter than n
+  assertEquals(ngramBound(16, 5, 26), 256 / 26 ** 5);
+});
+
+Deno.test("drawStrings() and copyRows() reproduce copyEvalBatch exactly", () => {
+  const L = 7, D = 5, T = 2 * L + 2;
+  const b = copyEvalBatch(new Prng(3), { count: 9, length: L, context: T, D });
+  const strings = drawStrings(new Prng(3), 9, L, D);
+  assertEquals(copyRows(strings, L, D, 0, 9), b.input);
+  assertEquals(copyRows(strings, L, D, 4, 2), b.input.subarray(4 * T, 6 * T));
+});
+
+Deno.test("J1: a point fails only when its lower bound is above L²D⁻ⁿ", () => {
+  const ok = j1Point(16, 2, 26, 2000, 300); // p̂ 0.15 < bound 0.38
+  assertEquals(ok.violates, false);
+  const bad = j1Point(16, 5, 26, 2000, 100); // p̂ 0.05 ≫ bound 2.2e-5
+  assertEquals(bad.violates, true);
+  const zero = j1Point(16, 5, 26, 20000, 0); // no hits: lower bound 0, never a violation
+  assertEquals([zero.lower95, zero.violates], [0, false]);
+  const pass = j1Check([ok, zero], 26);
+  assertEquals([pass.measured, pass.actual, pass.matches], [0, "pass", true]);
+  const fail = j1Check([ok, bad], 26);
+  assertEquals([fail.measured, fail.actual, fail.matches], [1, "fail", false]);
+  assert(fail.detail.includes("(n 5, L 16)"));
+});
+
+Deno.test("J2: errors above p̂, above the bound, or without a repeat each fail", () => {
+  const base = {
+    L: 32,
+    n: 3,
+    strings: 1000,
+    errors: 40,
+    errorsWithoutRepeat: 0,
+    modelStrings: 100,
+    modelErrors: 4,
+    modelRepeats: 5,
+    mismatches: 0,
+    repeats: 50,
+  };
+  assertEquals(j2Point(base, 26).violates, false);
+  assertEquals(j2Point({ ...base, errors: 51 }, 26).violates, true);
+  assertEquals(j2Point({ ...base, modelErrors: 6 }, 26).violates, true);
+  assertEquals(j2Point({ ...base, errorsWithoutRepeat: 1 }, 26).violates, true);
+  // n = 6, L = 32: bound 1.3e-6; 40 errors in 1000 are far above it
+  assertEquals(j2Point({ ...base, n: 6 }, 26).violates, true);
+  assertEquals(j2Check([j2Point(base, 26)], 26).actual, "pass");
+  assertEquals(j2Check([j2Point({ ...base, errors: 51 }, 26)], 26).actual, "fail");
+  assertEquals(agreementCheck(0, 10).actual, "pass");
+  assertEquals(agreementCheck(1, 10).actual, "fail");
+});
+
+Deno.test("largestPassing() finds the last passing length of a threshold", async () => {
+  const seen: number[] = [];
+  const r = await largestPassing(3, (L) => {
+    seen.push(L);
+    return Promise.resolve(L <= 37);
+  });
+  assertEquals(r.lstar, 37);
+  assertEquals(seen.slice(0, 5), [6, 12, 24, 48, 36]);
+  assertEquals(r.evaluated.length, seen.length);
+  assertEquals((await largestPassing(5, (L) => Promise.resolve(L <= 5))).lstar, 5);
+  await assertRejects(() => largestPassing(1, () => Promise.resolve(true), 100), RangeError);
+});
+
+Deno.test("growth fit recovers a base exactly, and the checks fail on wrong inputs", () => {
+  const ns = [1, 2, 3, 4, 5, 6];
+  const exact = growthFit(ns, ns.map((n) => 3 * 2 ** n));
+  assertAlmostEquals(exact.factor, 2, 1e-12);
+  assertAlmostEquals(exact.upper - exact.lower, 0, 1e-9);
+  assertEquals(growthCheck(4, exact, ns).actual, "pass");
+  const tooFast = growthFit(ns, ns.map((n) => 3 ** n));
+  assertEquals(growthCheck(4, tooFast, ns).actual, "fail");
+  const tooSlow = growthFit(ns, ns.map((n) => 1.6 ** n * 10));
+  assertEquals(growthCheck(4, tooSlow, ns).actual, "fail");
+  // floor √(0.1·4ⁿ): 0.63, 1.26, 2.53, …
+  assertEquals(floorCheck(4, 0.1, [1, 2, 3], [1, 2, 3]).actual, "pass");
+  assertEquals(floorCheck(4, 0.1, [1, 2, 3], [1, 2, 2]).actual, "fail");
+});
+
+Deno.test("J3(a): L_crit = (b + 1)/log₂D matches CLAIMS.md", () => {
+  assertAlmostEquals(lCrit(512, 26), 109.1, 0.05);
+  assertAlmostEquals(lCrit(233_472, 26), 49_700, 50);
+  assertAlmostEquals(lCrit(7_168, 26), 1_525, 1);
+  assertEquals(lCrit(15, 4), 8);
+  assertEquals(lCritCheck().actual, "pass");
+});
+
+Deno.test("J3(b): the store-s GSSM is right on exactly D^(s−L) of all strings", () => {
+  const D = 2, L = 5, s = 3;
+  const m = storePrefixGssm(D, L, s);
+  let correct = 0;
+  const states = new Set<number>();
+  for (let code = 0; code < D ** L; code++) {
+    const x = Array.from({ length: L }, (_, i) => Math.floor(code / D ** i) % D);
+    const { outputs, promptState } = runGssmCopy(m, x, D);
+    assertEquals(outputs.slice(0, s), x.slice(0, s));
+    states.add(promptState);
+    if (outputs.every((y, i) => y === x[i])) correct++;
+  }
+  assertEquals(correct, D ** s); // accuracy D^s/D^L
+  assertEquals(states.size, D ** s);
+  assertEquals(gssmTightnessCheck(1563, 100_000, 4, 8, 5, 0.99).actual, "pass");
+  assertEquals(gssmTightnessCheck(1900, 100_000, 4, 8, 5, 0.99).actual, "fail");
+  assertEquals(gssmBoundCheck(1563, 100_000, 1024, 4, 8, 0.99).actual, "pass");
+  assertEquals(gssmBoundCheck(1900, 100_000, 1024, 4, 8, 0.99).actual, "fail");
+});
+
+const TINY: CopyLengthExponentConfig = {
+  grid: { D: 26, ns: [2, 3], lengths: [16, 40], strings: 300, modelStrings: { 40: 60 } },
+  exponent: { D: 4, ns: [2, 3, 4, 5], epsilon: 0.1, strings: 200 },
+  gssm: { D: 4, L: 6, s: 4, strings: 5000, confidence: 0.99 },
+};
+
+function quietContext(seed: number): SuiteContext {
+  return {
+    profile: "quick",
+    seed,
+    threads: 2,
+    fresh: false,
+    cacheDir: "/tmp/cb",
+    progress: (label, total) => new Progress(label, total, { write: () => {} }),
+    log: () => {},
+  };
+}
+
+Deno.test("the suite on a tiny config: checks pass and a seed fixes the outcome", async () => {
+  const a = await runCopyLengthExponent(quietContext(0), TINY);
+  const b = await runCopyLengthExponent(quietContext(0), TINY);
+  const byId = Object.fromEntries(a.checks.map((c) => [c.id, c]));
+  for (const id of ["J1", "J2", "J2-model", "E1", "J3a", "J3b", "J3b-bound"]) {
+    assertEquals(byId[id].actual, "pass", `${id}: ${byId[id].detail}`);
+  }
+  const { phases: _pa, ...restA } = a;
+  const { phases: _pb, ...restB } = b;
+  assertEquals(JSON.stringify(restA), JSON.stringify(restB));
+  assertEquals(a.figures.map((f) => f.id), ["p-ngram-vs-length", "copy-length-vs-heads"]);
+  const lstar = a.metrics.lstar as { n: number; lstar: number }[];
+  assertEquals(lstar.map((r) => r.n), [2, 3, 4, 5]);
+  assert(lstar.every((r, i) => i === 0 || r.lstar > lstar[i - 1].lstar));
+});
