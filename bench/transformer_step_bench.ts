@@ -1,0 +1,97 @@
+/**
+ * One AdamW train step of the copy transformer of CLAIMS.md §1.4 (J4–J6): 2 layers, d_model 64,
+ * 4 heads (Hard-ALiBi windows 1, 2 and two NoPE heads), MLP 256, vocabulary 30, untied head
+ * (≈104k parameters), batch 32 × context 96, masked cross-entropy, 2 threads (the target) and
+ * 1 thread (the work alone: less sensitive to other processes on a shared machine). Reference:
+ * PyTorch 1.13 CPU runs the same step in ~15–16 ms on the 2-core CI machine (PLATFORM.md).
+ * Examples/s = 32 × iter/s.
+ *
+ * `deno bench -A bench/transformer_step_bench.ts`
+ * @module
+ */
+import { Prng } from "../fixtures/prng.ts";
+import { copyTrainBatch } from "../fixtures/copy_task.ts";
+import {
+  hardAlibiWindows,
+  type TransformerConfig,
+  transformerLogits,
+  transformerParams,
+} from "../models/transformer.ts";
+import { crossEntropy } from "../onnx/nn.ts";
+import { ADAMW_DEFAULTS, buildTrainStep } from "../onnx/optim.ts";
+import { Session, type Tensor, tensor } from "../onnx/runtime.ts";
+
+const BATCH = 32;
+const CONTEXT = 96;
+const THREADS = 2;
+const config: TransformerConfig = {
+  vocab: 30,
+  dModel: 64,
+  heads: 4,
+  layers: 2,
+  mlp: 256,
+  position: "hard-alibi",
+  hardAlibiWindows: hardAlibiWindows(4),
+  tiedHead: false,
+};
+
+const params = transformerParams(config, new Prng(1));
+const model = buildTrainStep({
+  name: "transformer_step",
+  params,
+  batch: [
+    { name: "input", dtype: "int32", shape: [BATCH, CONTEXT] },
+    { name: "target", dtype: "int32", shape: [BATCH, CONTEXT] },
+    { name: "mask", dtype: "float32", shape: [BATCH, CONTEXT] },
+  ],
+  loss: (p, b) => crossEntropy(transformerLogits(config, p, b.input), b.target, b.mask),
+  optimizer: { ...ADAMW_DEFAULTS, weightDecay: 0.1 },
+}).toModel();
+const data = copyTrainBatch(new Prng(2), {
+  batch: BATCH,
+  context: CONTEXT,
+  minLen: 1,
+  maxLen: 16,
+  D: 26,
+});
+
+/**
+ * One session and its feeds; each step feeds the previous step's parameters and moments back,
+ * as training does.
+ */
+async function stepper(threads: number): Promise<() => Promise<void>> {
+  const session = await Session.create(model, { threads });
+  const feeds: Record<string, Tensor> = {
+    input: tensor("int32", data.input, [BATCH, CONTEXT]),
+    target: tensor("int32", data.target, [BATCH, CONTEXT]),
+    mask: tensor("float32", data.lossMask, [BATCH, CONTEXT]),
+    lr: tensor("float32", Float32Array.of(1e-3), []),
+  };
+  for (const p of params) {
+    feeds[`p.${p.name}`] = tensor("float32", p.init.slice(), p.shape);
+    feeds[`m.${p.name}`] = tensor("float32", new Float32Array(p.init.length), p.shape);
+    feeds[`v.${p.name}`] = tensor("float32", new Float32Array(p.init.length), p.shape);
+  }
+  let step = 0;
+  return async () => {
+    feeds.step = tensor("float32", Float32Array.of(++step), []);
+    const out = await session.run(feeds);
+    for (const p of params) {
+      for (const k of ["p", "m", "v"]) feeds[`${k}.${p.name}`] = out[`next.${k}.${p.name}`];
+    }
+  };
+}
+
+for (const threads of [THREADS, 1]) {
+  const step = await stepper(threads);
+  Deno.bench({
+    name: `transformer train step (B ${BATCH}, T ${CONTEXT}, ${threads} thread${
+      threads > 1 ? "s" : ""
+    })`,
+    group: "transformer",
+    baseline: threads === THREADS,
+    n: 200,
+    warmup: 20,
+    fn: step,
+  });
+}
