@@ -7,6 +7,7 @@
 import { type Node, numel, staticShape, type Value } from "./graph.ts";
 import {
   add,
+  cast,
   concat,
   conv1dIm2col,
   div,
@@ -232,7 +233,7 @@ export const GRADIENTS: Record<PrimitiveOp, GradRule> = {
   Identity: ({ dy }) => [dy],
   Cast: ({ node, dy }) => {
     const x = ins(node)[0];
-    return [x.dtype === dy.dtype ? dy : castTo(dy, x)];
+    return [x.dtype === dy.dtype ? dy : cast(dy, x.dtype)];
   },
   MatMul: matMulGrad,
   Gather: gatherGrad,
@@ -333,7 +334,7 @@ export const GRADIENTS: Record<PrimitiveOp, GradRule> = {
     const [x, scale] = ins(node);
     const axis = node.attrs.axis as number;
     const axes = x.shape.map((_, i) => i).filter((i) => i >= axis);
-    const stats = node.outputs.slice(1).map((o) => (o.dtype === x.dtype ? o : castTo(o, x)));
+    const stats = node.outputs.slice(1).map((o) => (o.dtype === x.dtype ? o : cast(o, x.dtype)));
     const [mean, invStd] = stats;
     const xhat = mul(sub(x, mean), invStd);
     let dx: Value | null = null;
@@ -354,9 +355,3 @@ export const GRADIENTS: Record<PrimitiveOp, GradRule> = {
     return [dx, needs[1] ? sumRows(mul(dy, xhat)) : null, needs[2] ? sumRows(dy) : null];
   },
 };
-
-function castTo(dy: Value, like: Value): Value {
-  return dy.graph.node("Cast", [dy], [{ dtype: like.dtype, shape: dy.shape }], {
-    to: like.dtype === "float64" ? 11 : 1,
-  })[0];
-}

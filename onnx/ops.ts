@@ -10,6 +10,7 @@
  */
 import { type Dim, type DType, staticShape, type Value } from "./graph.ts";
 import { CONV1D_IM2COL, CUSTOM_DOMAIN } from "./functions.ts";
+import { DATA_TYPE } from "./proto.ts";
 
 /** Every op the wrappers below can emit. */
 export type PrimitiveOp =
@@ -201,19 +202,9 @@ export function identity(x: Value): Value {
   return unary("Identity", x);
 }
 
-const CAST_TO: Record<DType, number> = {
-  float32: 1,
-  uint8: 2,
-  int8: 3,
-  int32: 6,
-  int64: 7,
-  bool: 9,
-  float64: 11,
-};
-
 /** `Cast` to another dtype. */
 export function cast(x: Value, to: DType): Value {
-  return x.graph.node("Cast", [x], [{ dtype: to, shape: x.shape }], { to: CAST_TO[to] })[0];
+  return x.graph.node("Cast", [x], [{ dtype: to, shape: x.shape }], { to: DATA_TYPE[to] })[0];
 }
 
 /** `MatMul` with numpy semantics for operands of rank ≥ 2 (batch dims broadcast). */

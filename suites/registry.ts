@@ -6,9 +6,13 @@
 import type { Suite } from "./suite.ts";
 import { selectiveCopy } from "./selective_copy.ts";
 import { copyLengthExponent } from "./copy_length_exponent.ts";
+import { copyLengthGeneralisation } from "./copy_length_generalisation.ts";
+import { ngramHashingProbe } from "./ngram_hashing_probe.ts";
 
 /** Every suite `deno task reproduce` can run. */
 export const SUITES: readonly Suite[] = [
   selectiveCopy,
   copyLengthExponent,
+  copyLengthGeneralisation,
+  ngramHashingProbe,
 ];

@@ -1,0 +1,279 @@
+/**
+ * Claim ("Repeat After Me", Jelassi et al. 2024, §3.4; seed 002; CLAIMS.md §1.4 J6): a trained
+ * copying transformer relies on n-gram lookups, so its accuracy collapses once a duplicated n-gram
+ * is long enough ("roughly the same accuracy for n ≤ 4", dropping from 5).
+ *
+ * The probe: copy strings that contain two copies of one n-gram followed by different letters.
+ * A model that hashes k-grams cannot tell the copies apart once n ≥ k. Run on the trained
+ * Hard-ALiBi transformer of `copy-length-generalisation` (same cache entry), and on the
+ * constructed hash-copy transformer, whose knee must sit exactly at its own n: a control showing
+ * the probe measures what it claims.
+ * @module
+ */
+import { copyEvalBatch, duplicateNgramEvalBatch } from "../fixtures/copy_task.ts";
+import { Prng } from "../fixtures/prng.ts";
+import { dataSeed } from "../fixtures/seeds.ts";
+import { hashCopyPredict } from "../models/hash_copy_transformer.ts";
+import type { CheckResult, FigureData } from "../reports/schema.ts";
+import {
+  ALPHABET,
+  ARMS,
+  CONFIGS as COPY_CONFIGS,
+  stringAccuracy,
+  trainCopyArm,
+} from "./copy_length_generalisation.ts";
+import { check, median, type Profile, round6, type Suite, type SuiteContext } from "./suite.ts";
+
+const ID = "ngram-hashing-probe";
+const SOURCE = "Jelassi et al. 2024 (arXiv 2402.01032) §3.4, seed 002; CLAIMS.md §1.4 J6";
+
+/** A profile's configuration. */
+export interface ProbeConfig {
+  /** String length of the probe (at most the training length, so no extrapolation is mixed in). */
+  length: number;
+  ns: number[];
+  count: number;
+  /** n of the constructed control model. */
+  controlN: number;
+  /** acc(n ≤ 2) must stay at or above this fraction of the no-duplicate accuracy. */
+  shortRatio: number;
+  /** acc(max n) must fall to or below this fraction. */
+  longRatio: number;
+  /** Increases of accuracy with n larger than this count as trend violations. */
+  trendTolerance: number;
+}
+
+/** The profiles (the trained model comes from copy-length-generalisation's same profile). */
+export const CONFIGS: Record<Profile, ProbeConfig> = {
+  full: {
+    length: 20,
+    ns: [1, 2, 3, 4, 5, 6, 7, 8],
+    count: 512,
+    controlN: 4,
+    shortRatio: 0.9,
+    longRatio: 0.75,
+    trendTolerance: 0.05,
+  },
+  quick: {
+    length: 20,
+    ns: [1, 2, 3, 4, 5, 6, 7, 8],
+    count: 256,
+    controlN: 4,
+    shortRatio: 0.9,
+    longRatio: 0.75,
+    trendTolerance: 0.05,
+  },
+};
+
+/** The smallest n whose accuracy is below `ratio` of the baseline, or null. */
+export function knee(
+  ns: readonly number[],
+  acc: readonly number[],
+  base: number,
+  ratio = 0.9,
+): number | null {
+  const k = acc.findIndex((a) => a < ratio * base);
+  return k < 0 ? null : ns[k];
+}
+
+/** Number of steps where accuracy rises with n by more than `tolerance`. */
+export function trendViolations(acc: readonly number[], tolerance: number): number {
+  let v = 0;
+  for (let i = 1; i < acc.length; i++) if (acc[i] - acc[i - 1] > tolerance) v++;
+  return v;
+}
+
+function probeBatches(c: ProbeConfig) {
+  const context = 2 * c.length + 2;
+  const base = copyEvalBatch(new Prng(dataSeed(ID, "test", 0)), {
+    count: c.count,
+    length: c.length,
+    context,
+    D: ALPHABET,
+  });
+  const dups = c.ns.map((n) =>
+    duplicateNgramEvalBatch(new Prng(dataSeed(ID, "test", n)), {
+      count: c.count,
+      length: c.length,
+      n,
+      context,
+      D: ALPHABET,
+    })
+  );
+  return { context, base, dups };
+}
+
+type Batch = { input: Int32Array; target: Int32Array; lossMask: Float32Array };
+
+async function controlAccuracy(
+  c: ProbeConfig,
+  b: Batch,
+  context: number,
+  threads: number,
+): Promise<number> {
+  const pred = await hashCopyPredict({ n: c.controlN, D: ALPHABET }, b.input, context, { threads });
+  let correct = 0;
+  for (let r = 0; r < c.count; r++) {
+    let ok = true;
+    for (let t = 0; t < context && ok; t++) {
+      const i = r * context + t;
+      if (b.lossMask[i] === 1 && pred[i] !== b.target[i]) ok = false;
+    }
+    if (ok) correct++;
+  }
+  return correct / c.count;
+}
+
+async function run(ctx: SuiteContext) {
+  const c = CONFIGS[ctx.profile];
+  const copy = COPY_CONFIGS[ctx.profile];
+  const ha = ARMS.find((a) => a.id === "hard-alibi")!;
+  const seeds = Array.from({ length: copy.seeds }, (_, i) => ctx.seed + i);
+  const { context, base, dups } = probeBatches(c);
+  const phases: Record<string, number> = {};
+
+  const baseline: number[] = [];
+  const perSeed: number[][] = []; // seed → n
+  for (const seed of seeds) {
+    const trained = await trainCopyArm(ctx, copy, ha, seed);
+    phases[`train hard-alibi seed ${seed}`] = round6(trained.seconds);
+    const t0 = performance.now();
+    baseline.push(
+      (await stringAccuracy(ha, trained.params, base, c.count, context, ctx.threads)).accuracy,
+    );
+    const accs: number[] = [];
+    for (const d of dups) {
+      accs.push(
+        (await stringAccuracy(ha, trained.params, d, c.count, context, ctx.threads)).accuracy,
+      );
+    }
+    perSeed.push(accs);
+    phases[`probe seed ${seed}`] = round6((performance.now() - t0) / 1000);
+  }
+  const t0 = performance.now();
+  const controlBase = await controlAccuracy(c, base, context, ctx.threads);
+  const control: number[] = [];
+  for (const d of dups) control.push(await controlAccuracy(c, d, context, ctx.threads));
+  phases["control"] = round6((performance.now() - t0) / 1000);
+
+  const base0 = median(baseline);
+  const acc = c.ns.map((_, k) => median(perSeed.map((s) => s[k])));
+  const ratio = (a: number) => (base0 > 0 ? a / base0 : 0);
+  const shortMin = Math.min(...c.ns.flatMap((n, k) => (n <= 2 ? [acc[k]] : [])));
+  const longest = acc[acc.length - 1];
+  const nStar = knee(c.ns, acc, base0);
+  const controlKnee = knee(c.ns, control, controlBase);
+  const table = c.ns.map((n, k) => `n=${n}: ${acc[k].toFixed(3)}`).join(", ");
+  const checks: CheckResult[] = [
+    check({
+      id: "J6-short",
+      title: "Short duplicated n-grams (n ≤ 2) leave copying intact",
+      source: `${SOURCE}: "roughly the same accuracy for n ≤ 4"`,
+      metric: "min over n ≤ 2 of string accuracy / no-duplicate accuracy (medians over seeds)",
+      measured: round6(ratio(shortMin)),
+      threshold: c.shortRatio,
+      direction: ">=",
+      expected: "pass",
+      detail: `No-duplicate accuracy ${base0.toFixed(3)} at L = ${c.length}; ${table}. ` +
+        "Threshold from CLAIMS.md J6, frozen after the pilot.",
+    }),
+    check({
+      id: "J6-long",
+      title: `Long duplicated n-grams (n = ${c.ns.at(-1)}) break copying`,
+      source: `${SOURCE}: accuracy "starts dropping" for duplicates of 5 or more tokens`,
+      metric: `string accuracy at n = ${c.ns.at(-1)} / no-duplicate accuracy`,
+      measured: round6(ratio(longest)),
+      threshold: c.longRatio,
+      direction: "<=",
+      expected: "pass",
+      detail: `Knee n* (first n below 0.9× baseline) = ${nStar ?? "none"}; the paper reports ~5 ` +
+        "for its 160M model; no threshold on n* itself.",
+      seeds,
+      perSeed: perSeed.map((s) => round6(ratio(s[s.length - 1]))),
+    }),
+    check({
+      id: "J6-trend",
+      title: "Accuracy does not rise with the duplicate's length",
+      source: `${SOURCE}; CLAIMS.md J6 (one violation of ${c.trendTolerance} allowed)`,
+      metric: `steps n → n+1 where accuracy rises by more than ${c.trendTolerance}`,
+      measured: trendViolations(acc, c.trendTolerance),
+      threshold: 1,
+      direction: "<=",
+      expected: "pass",
+      detail: table + ".",
+    }),
+    check({
+      id: "J6-control",
+      title:
+        `Control: the constructed ${c.controlN}-gram hash-copy model's knee is at n = ${c.controlN}`,
+      source: "Thm 2.3 construction (models/hash_copy_transformer.ts): it hashes n-grams exactly",
+      metric: "knee of the constructed model (first n below 0.9× its no-duplicate accuracy)",
+      measured: controlKnee,
+      threshold: c.controlN,
+      direction: "==",
+      expected: "pass",
+      detail: `Constructed model: no-duplicate ${controlBase.toFixed(3)}; ` +
+        c.ns.map((n, k) => `n=${n}: ${control[k].toFixed(3)}`).join(", ") + ".",
+    }),
+  ];
+  const data: FigureData["data"] = [];
+  c.ns.forEach((n, k) => {
+    const vals = perSeed.map((s) => s[k]);
+    data.push({
+      model: "trained Hard-ALiBi",
+      n,
+      accuracy: round6(acc[k]),
+      lo: round6(Math.min(...vals)),
+      hi: round6(Math.max(...vals)),
+    });
+    data.push({
+      model: `constructed (n = ${c.controlN})`,
+      n,
+      accuracy: round6(control[k]),
+      lo: round6(control[k]),
+      hi: round6(control[k]),
+    });
+  });
+  const figures: FigureData[] = [{
+    id: "accuracy-vs-duplicate-length",
+    title: "Copy accuracy vs length of a duplicated n-gram",
+    caption: `Strings of length ${c.length} with two copies of an n-gram followed by different ` +
+      `letters, ${c.count} per n. Rule: the trained model's no-duplicate accuracy.`,
+    mark: "line",
+    data,
+    x: { field: "n", title: "duplicated n-gram length n", type: "quantitative" },
+    y: { field: "accuracy", title: "string accuracy", type: "quantitative" },
+    color: { field: "model", title: "model", type: "nominal" },
+    band: { lower: "lo", upper: "hi" },
+    rules: [{ axis: "y", value: round6(base0), label: "no duplicate (trained)" }],
+  }];
+  return {
+    config: {
+      ...c,
+      seedsUsed: seeds,
+      trainedWith: "copy-length-generalisation",
+    } as unknown as Record<
+      string,
+      unknown
+    >,
+    checks,
+    metrics: {
+      baseline: baseline.map(round6),
+      accuracy: perSeed.map((s) => s.map(round6)),
+      knee: nStar,
+      control: { baseline: round6(controlBase), accuracy: control.map(round6), knee: controlKnee },
+    },
+    figures,
+    phases,
+  };
+}
+
+/** The `ngram-hashing-probe` suite. */
+export const ngramHashingProbe: Suite = {
+  id: ID,
+  title: "n-gram hashing probe of a trained copying transformer",
+  claim: "A trained copying transformer relies on n-gram lookups: its accuracy collapses once a " +
+    "duplicated n-gram is long enough.",
+  source: SOURCE,
+  run,
+};
