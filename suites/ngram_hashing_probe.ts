@@ -241,7 +241,7 @@ async function run(ctx: SuiteContext) {
       `letters, ${c.count} per n. Rule: the trained model's no-duplicate accuracy.`,
     mark: "line",
     data,
-    x: { field: "n", title: "duplicated n-gram length n", type: "quantitative" },
+    x: { field: "n", title: "duplicated n-gram length n", type: "ordinal" },
     y: { field: "accuracy", title: "string accuracy", type: "quantitative" },
     color: { field: "model", title: "model", type: "nominal" },
     band: { lower: "lo", upper: "hi" },
