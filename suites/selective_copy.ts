@@ -604,12 +604,12 @@ function buildFigures(
       r.kernel === c.kernel && r.dilations.join() === arm.dilations.join()
     );
     table.push({
-      arm: arm.label,
+      arm: arm.id,
       source: `ours (${c.steps * c.batch} examples)`,
       valLoss: round6(ours),
     });
     if (seedRow && c.task.area === 40) {
-      table.push({ arm: arm.label, source: "seed 000 (1M examples)", valLoss: seedRow.valLoss });
+      table.push({ arm: arm.id, source: "seed 000 (1M examples)", valLoss: seedRow.valLoss });
     }
   }
   return [
@@ -648,7 +648,8 @@ function buildFigures(
     {
       id: "seed-table-vs-ours",
       title: "Validation loss: seed table next to ours",
-      caption: "Mean cross-entropy over all positions of the validation strings (the seed's " +
+      caption: "Arms by id (layers L, dilations d). Mean cross-entropy over all positions of the " +
+        "validation strings (the seed's " +
         "'validation loss'); the seed trained 1M examples on a GPU, we train fewer. The seed's " +
         "rows appear only for its own task (area 40, 10 letters: the full profile).",
       mark: "point",
