@@ -52,23 +52,12 @@ export interface Suite {
   run(ctx: SuiteContext): Promise<SuiteOutcome>;
 }
 
-/** A check before its verdict is computed. */
-export interface CheckSpec {
-  id: string;
-  title: string;
-  source: string;
-  metric: string;
-  /** null when the measurement could not be made (the check is then inconclusive). */
-  measured: number | null;
-  threshold: number | null;
-  direction: CheckResult["direction"];
-  expected: Verdict;
-  detail: string;
-  seeds?: number[];
-  perSeed?: (number | null)[];
-  /** Forces "inconclusive" (e.g. a validity gate failed), with the reason appended to detail. */
-  inconclusive?: string;
-}
+/**
+ * A check before its verdict is computed: everything a {@linkcode CheckResult} records but the
+ * actual verdict. `measured: null` makes it inconclusive; so does `inconclusive` (e.g. a failed
+ * validity gate), whose reason is appended to the detail.
+ */
+export type CheckSpec = Omit<CheckResult, "actual" | "matches"> & { inconclusive?: string };
 
 /** Whether `measured <direction> threshold` holds. */
 export function compare(
