@@ -34,6 +34,11 @@ export {
 } from "./onnx/ops.ts";
 /** Composed layers. */
 export { conv1d, crossEntropy, embedding, layerNorm, linear } from "./onnx/nn.ts";
+/** Attention: causal multi-head self-attention, rotary tables, additive position biases. */
+export { applyRope, causalSelfAttention, headBias, ropeTables } from "./onnx/attention.ts";
+export { alibiBias, alibiSlopes, causalBias, hardAlibiBias } from "./onnx/attention_bias.ts";
+/** Custom-domain ops and their portable definitions (ONNX functions). */
+export { CONV1D_IM2COL, CUSTOM_DOMAIN } from "./onnx/functions.ts";
 /** Reverse-mode autodiff over recorded graphs. */
 export { gradients } from "./onnx/autodiff.ts";
 /** The gradient table. */
@@ -61,7 +66,12 @@ export {
   selectiveCopyExample,
   selectiveCopyValidationSet,
 } from "./fixtures/selective_copy.ts";
-export { copyEvalBatch, copyTrainBatch, copyVocab } from "./fixtures/copy_task.ts";
+export {
+  copyEvalBatch,
+  copyTrainBatch,
+  copyVocab,
+  duplicateNgramEvalBatch,
+} from "./fixtures/copy_task.ts";
 /** Models. */
 export {
   type DilatedCnnConfig,
@@ -70,6 +80,18 @@ export {
   dilatedCnnParams,
   receptiveField,
 } from "./models/dilated_cnn.ts";
+export {
+  type TransformerConfig,
+  transformerLogits,
+  transformerParamCount,
+  transformerParams,
+} from "./models/transformer.ts";
+export {
+  type HashCopyConfig,
+  hashCopyModel,
+  hashCopyPredict,
+  hashCopyReference,
+} from "./models/hash_copy_transformer.ts";
 /** Suites: the interface, the registry and the verdict helper. */
 export { check, type Suite, type SuiteContext, type SuiteOutcome } from "./suites/suite.ts";
 export { SUITES } from "./suites/registry.ts";
