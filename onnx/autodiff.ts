@@ -7,6 +7,10 @@
  */
 import { type Node, staticShape, type Value } from "./graph.ts";
 import { CUSTOM_DOMAIN } from "./functions.ts";
+import { MS_DOMAIN } from "./ops.ts";
+
+/** Domains whose ops the gradient table covers: ONNX, ours, and ORT's `FusedMatMul`. */
+const DIFFERENTIABLE_DOMAINS: readonly string[] = ["", CUSTOM_DOMAIN, MS_DOMAIN];
 import { GRADIENTS } from "./gradients.ts";
 import { add, expand, isFloat, type PrimitiveOp, reduceSum, reshape } from "./ops.ts";
 
@@ -53,7 +57,7 @@ export function gradients(loss: Value, wrt: readonly Value[]): Value[] {
     if (dys.every((d) => d === null)) continue;
     const needs = node.inputs.map((i) => !!i && depends.has(i.name) && isFloat(i.dtype));
     const rule = GRADIENTS[node.op as PrimitiveOp];
-    if (!rule || (node.domain !== "" && node.domain !== CUSTOM_DOMAIN)) {
+    if (!rule || !DIFFERENTIABLE_DOMAINS.includes(node.domain)) {
       throw new TypeError(`Cannot differentiate ${node.domain}${node.op}: no gradient rule`);
     }
     const dy = dys[0] ?? dys.find((d) => d !== null)!;

@@ -15,6 +15,7 @@ import {
   erf,
   exp,
   expand,
+  fusedMatMul,
   gather,
   greater,
   less,
@@ -77,22 +78,53 @@ function transposeLast2(x: Value): Value {
   return transpose(x, perm);
 }
 
-/** MatMul: dA = dY·Bᵀ, dB = Aᵀ·dY; a rank-2 B against batched A folds the batch into rows. */
+/**
+ * MatMul: dA = dY·Bᵀ, dB = Aᵀ·dY; a rank-2 B against batched A folds the batch into rows. In
+ * float32 the transposed products are `FusedMatMul`s, so no `Transpose` pass is needed.
+ */
 function matMulGrad({ node, dy, needs }: GradArgs): (Value | null)[] {
   const [a, b] = ins(node);
+  const fused = a.dtype === "float32";
   let da: Value | null = null;
   let db: Value | null = null;
-  if (needs[0]) da = matMul(dy, transposeLast2(b));
+  if (needs[0]) {
+    da = fused ? fusedMatMul(dy, b, { transB: true }) : matMul(dy, transposeLast2(b));
+  }
   if (needs[1]) {
     if (b.shape.length === 2 && a.shape.length > 2) {
       // [..., m, k]ᵀ·[..., m, n] summed over the batch = one [k, rows]·[rows, n] product.
       const k = staticShape(a, "differentiate MatMul").at(-1)!;
       const n = staticShape(dy, "differentiate MatMul").at(-1)!;
-      db = matMul(transpose(reshape(a, [-1, k])), reshape(dy, [-1, n]));
+      const a2 = reshape(a, [-1, k]);
+      const dy2 = reshape(dy, [-1, n]);
+      db = fused ? fusedMatMul(a2, dy2, { transA: true }) : matMul(transpose(a2), dy2);
     } else {
-      db = matMul(transposeLast2(a), dy);
+      db = fused ? fusedMatMul(a, dy, { transA: true }) : matMul(transposeLast2(a), dy);
     }
   }
+  return [da, db];
+}
+
+/**
+ * FusedMatMul, Y = α·op(A)·op(B): each input's gradient is again one FusedMatMul,
+ *   A·B:   dA = α·dY·Bᵀ,  dB = α·Aᵀ·dY        A·Bᵀ:  dA = α·dY·B,   dB = α·dYᵀ·A
+ *   Aᵀ·B:  dA = α·B·dYᵀ,  dB = α·A·dY         Aᵀ·Bᵀ: dA = α·Bᵀ·dYᵀ, dB = α·dYᵀ·Aᵀ
+ */
+function fusedMatMulGrad({ node, dy, needs }: GradArgs): (Value | null)[] {
+  const [a, b] = ins(node);
+  const tA = node.attrs.transA === 1;
+  const tB = node.attrs.transB === 1;
+  const alpha = (node.attrs.alpha as { value: number }).value;
+  const da = !needs[0]
+    ? null
+    : tA
+    ? fusedMatMul(b, dy, { transA: tB, transB: true, alpha })
+    : fusedMatMul(dy, b, { transB: !tB, alpha });
+  const db = !needs[1]
+    ? null
+    : tB
+    ? fusedMatMul(dy, a, { transA: true, transB: tA, alpha })
+    : fusedMatMul(a, dy, { transA: !tA, alpha });
   return [da, db];
 }
 
@@ -236,6 +268,7 @@ export const GRADIENTS: Record<PrimitiveOp, GradRule> = {
     return [x.dtype === dy.dtype ? dy : cast(dy, x.dtype)];
   },
   MatMul: matMulGrad,
+  FusedMatMul: fusedMatMulGrad,
   Gather: gatherGrad,
   Reshape: reshapeBack,
   Unsqueeze: reshapeBack,

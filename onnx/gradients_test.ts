@@ -11,7 +11,7 @@ import { GRADIENTS } from "./gradients.ts";
 const F64 = 1e-6;
 const F32 = 3e-3;
 
-const CASES: Record<op.PrimitiveOp, GradCheckCase | "not differentiable"> = {
+const CASES: Record<op.PrimitiveOp, GradCheckCase | GradCheckCase[] | "not differentiable"> = {
   Add: {
     dtype: "float64",
     inputs: [{ shape: [2, 3] }, { shape: [3] }],
@@ -86,6 +86,14 @@ const CASES: Record<op.PrimitiveOp, GradCheckCase | "not differentiable"> = {
     inputs: [{ shape: [2, 3, 4] }, { shape: [4, 2] }],
     build: ([a, b]) => op.matMul(a, b),
   },
+  // Each transpose combination, with a broadcast batch; float32 (ORT's kernel), but bilinear, so
+  // central differences are exact up to rounding.
+  FusedMatMul: [[false, false], [false, true], [true, false], [true, true]].map(([tA, tB]) => ({
+    dtype: "float32" as const,
+    tolerance: F32,
+    inputs: [{ shape: tA ? [2, 4, 3] : [2, 3, 4] }, { shape: tB ? [1, 5, 4] : [1, 4, 5] }],
+    build: ([a, b]: Value[]) => op.fusedMatMul(a, b, { transA: tA, transB: tB, alpha: 0.7 }),
+  })),
   Gather: {
     dtype: "float64",
     inputs: [{ shape: [5, 3] }, { shape: [2, 2], dtype: "int64", data: [4, 0, 4, 2] }],
@@ -186,13 +194,27 @@ const CASES: Record<op.PrimitiveOp, GradCheckCase | "not differentiable"> = {
   },
 };
 
-for (const [name, c] of Object.entries(CASES)) {
-  if (c === "not differentiable") continue;
-  Deno.test(`gradient of ${name} matches central finite differences`, async () => {
-    const r = await gradCheck(c, rng(name));
-    assertLess(r.maxError, c.tolerance ?? F64, JSON.stringify(r.worst));
+for (const [name, cases] of Object.entries(CASES)) {
+  if (cases === "not differentiable") continue;
+  (Array.isArray(cases) ? cases : [cases]).forEach((c, i, all) => {
+    const label = all.length > 1 ? `${name} (case ${i + 1})` : name;
+    Deno.test(`gradient of ${label} matches central finite differences`, async () => {
+      const r = await gradCheck(c, rng(label));
+      assertLess(r.maxError, c.tolerance ?? F64, JSON.stringify(r.worst));
+    });
   });
 }
+
+Deno.test("MatMul's float32 rule (FusedMatMul products) matches finite differences", async () => {
+  for (const [a, b] of [[[2, 3, 4], [4, 2]], [[2, 3, 4], [2, 4, 5]]]) {
+    const r = await gradCheck({
+      dtype: "float32",
+      inputs: [{ shape: a }, { shape: b }],
+      build: ([x, y]: Value[]) => op.matMul(x, y),
+    }, rng(`matmul-f32-${a}`));
+    assertLess(r.maxError, F32, JSON.stringify(r.worst));
+  }
+});
 
 Deno.test("every primitive has a gradient rule", () => {
   for (const name of Object.keys(CASES)) {

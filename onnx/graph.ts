@@ -283,7 +283,12 @@ export class Graph {
     }));
     const info = (v: Value) => ({ name: v.name, dtype: v.dtype, shape: v.shape });
     const functions = [...this.#functions.values(), ...(opts.functions ?? [])];
-    const domains = Object.fromEntries(functions.map((f) => [f.domain, 1]));
+    // Every non-default domain a node or function uses is imported at version 1 (our functions
+    // and ORT's contrib ops are both version 1).
+    const domains = Object.fromEntries(
+      [...functions.map((f) => f.domain), ...this.nodes.map((n) => n.domain)]
+        .filter((d) => d !== "").map((d) => [d, 1]),
+    );
     return encodeModel({
       irVersion: IR_VERSION,
       opsets: { "": OPSET, ...domains, ...opts.opsets },

@@ -33,6 +33,7 @@ export type PrimitiveOp =
   | "Identity"
   | "Cast"
   | "MatMul"
+  | "FusedMatMul"
   | "Gather"
   | "Reshape"
   | "Transpose"
@@ -223,6 +224,64 @@ export function matMul(a: Value, b: Value): Value {
   }
   const batch = broadcastShapes(a.shape.slice(0, -2), b.shape.slice(0, -2));
   return binaryNode("MatMul", a, b, [...batch, m, n]);
+}
+
+/** The ONNX Runtime contrib domain, home of `FusedMatMul`. */
+export const MS_DOMAIN = "com.microsoft";
+
+/** Options of {@linkcode fusedMatMul}. */
+export interface FusedMatMulOptions {
+  /** Use Aᵀ (last two axes swapped). */
+  transA?: boolean;
+  /** Use Bᵀ (last two axes swapped). */
+  transB?: boolean;
+  /** Scale of the product. */
+  alpha?: number;
+}
+
+/**
+ * `FusedMatMul` (ORT's `com.microsoft` domain): alpha·op(A)·op(B), op = identity or a swap of the
+ * last two axes, batch dims broadcast as `MatMul`. The transposes happen inside the GEMM, so a
+ * product with a transposed operand costs no `Transpose` pass. ORT's CPU kernel is float32 only.
+ */
+export function fusedMatMul(a: Value, b: Value, opts: FusedMatMulOptions = {}): Value {
+  const ra = a.shape.length;
+  const rb = b.shape.length;
+  if (ra < 2 || rb < 2) {
+    throw new TypeError(
+      `Cannot FusedMatMul ${a.name} [${a.shape}] and ${b.name} [${b.shape}]: both need rank ≥ 2`,
+    );
+  }
+  if (a.dtype !== "float32" || b.dtype !== "float32") {
+    throw new TypeError(
+      `Cannot FusedMatMul ${a.dtype} by ${b.dtype}: ORT's kernel is float32 only`,
+    );
+  }
+  const transA = opts.transA ?? false;
+  const transB = opts.transB ?? false;
+  const m = a.shape[transA ? ra - 1 : ra - 2];
+  const k = a.shape[transA ? ra - 2 : ra - 1];
+  const k2 = b.shape[transB ? rb - 1 : rb - 2];
+  const n = b.shape[transB ? rb - 2 : rb - 1];
+  if (!sameDims(k, k2)) {
+    throw new TypeError(
+      `Cannot FusedMatMul [${a.shape}]${transA ? "ᵀ" : ""} by [${b.shape}]${
+        transB ? "ᵀ" : ""
+      }: inner dims ${k} ≠ ${k2}`,
+    );
+  }
+  const batch = broadcastShapes(a.shape.slice(0, -2), b.shape.slice(0, -2));
+  return a.graph.node(
+    "FusedMatMul",
+    [a, b],
+    [{ dtype: a.dtype, shape: [...batch, m, n] }],
+    {
+      transA: transA ? 1 : 0,
+      transB: transB ? 1 : 0,
+      alpha: { kind: "float", value: opts.alpha ?? 1 },
+    },
+    MS_DOMAIN,
+  )[0];
 }
 
 function binaryNode(op: PrimitiveOp, a: Value, b: Value, shape: Dim[]): Value {
