@@ -14,6 +14,7 @@ import { dilatedCnnLogits, dilatedCnnParams } from "../models/dilated_cnn.ts";
 import { crossEntropy } from "../onnx/nn.ts";
 import { ADAMW_DEFAULTS, buildTrainStep } from "../onnx/optim.ts";
 import { defaultThreads, Session, type Tensor, tensor } from "../onnx/runtime.ts";
+import { advanceFeeds, initialState, stateFeeds } from "../onnx/trainer.ts";
 
 const BATCH = 64;
 const LENGTH = 52;
@@ -31,12 +32,7 @@ const model = buildTrainStep({
 }).toModel();
 const session = await Session.create(model, { threads: defaultThreads() });
 
-const feeds: Record<string, Tensor> = {};
-for (const p of params) {
-  feeds[`p.${p.name}`] = tensor("float32", p.init.slice(), p.shape);
-  feeds[`m.${p.name}`] = tensor("float32", new Float32Array(p.init.length), p.shape);
-  feeds[`v.${p.name}`] = tensor("float32", new Float32Array(p.init.length), p.shape);
-}
+const feeds: Record<string, Tensor> = stateFeeds(initialState(params), params);
 feeds.lr = tensor("float32", Float32Array.of(2e-3), []);
 const prng = new Prng(2);
 let step = 0;
@@ -47,9 +43,7 @@ async function trainStep(): Promise<void> {
   feeds.target = tensor("int32", b.target, [BATCH, LENGTH]);
   feeds.step = tensor("float32", Float32Array.of(++step), []);
   const out = await session.run(feeds);
-  for (const p of params) {
-    for (const k of ["p", "m", "v"]) feeds[`${k}.${p.name}`] = out[`next.${k}.${p.name}`];
-  }
+  advanceFeeds(feeds, out, params);
 }
 
 // Train past the first steps, where logits are large and softmax outputs underflow, so the

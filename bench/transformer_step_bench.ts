@@ -20,6 +20,7 @@ import {
 import { crossEntropy } from "../onnx/nn.ts";
 import { ADAMW_DEFAULTS, buildTrainStep } from "../onnx/optim.ts";
 import { Session, type Tensor, tensor } from "../onnx/runtime.ts";
+import { advanceFeeds, initialState, stateFeeds } from "../onnx/trainer.ts";
 
 const BATCH = 32;
 const CONTEXT = 96;
@@ -62,23 +63,17 @@ const data = copyTrainBatch(new Prng(2), {
 async function stepper(threads: number): Promise<() => Promise<void>> {
   const session = await Session.create(model, { threads });
   const feeds: Record<string, Tensor> = {
+    ...stateFeeds(initialState(params), params),
     input: tensor("int32", data.input, [BATCH, CONTEXT]),
     target: tensor("int32", data.target, [BATCH, CONTEXT]),
     mask: tensor("float32", data.lossMask, [BATCH, CONTEXT]),
     lr: tensor("float32", Float32Array.of(1e-3), []),
   };
-  for (const p of params) {
-    feeds[`p.${p.name}`] = tensor("float32", p.init.slice(), p.shape);
-    feeds[`m.${p.name}`] = tensor("float32", new Float32Array(p.init.length), p.shape);
-    feeds[`v.${p.name}`] = tensor("float32", new Float32Array(p.init.length), p.shape);
-  }
   let step = 0;
   return async () => {
     feeds.step = tensor("float32", Float32Array.of(++step), []);
     const out = await session.run(feeds);
-    for (const p of params) {
-      for (const k of ["p", "m", "v"]) feeds[`${k}.${p.name}`] = out[`next.${k}.${p.name}`];
-    }
+    advanceFeeds(feeds, out, params);
   };
 }
 

@@ -14,7 +14,14 @@ import type { Prng } from "../fixtures/prng.ts";
 import type { Value } from "../onnx/graph.ts";
 import { add, gelu, matMul, reshape, transpose } from "../onnx/ops.ts";
 import { conv1d, embedding } from "../onnx/nn.ts";
-import type { ParamSpec } from "../onnx/optim.ts";
+import {
+  drawParams,
+  type ParamLayout,
+  type ParamShape,
+  paramShapes,
+  type ParamSpec,
+  type RandomSource,
+} from "../onnx/optim.ts";
 import { staticShape } from "../onnx/graph.ts";
 
 /** Shape of a dilated CNN. */
@@ -56,21 +63,36 @@ export function checkDilatedCnnConfig(c: DilatedCnnConfig): void {
   c.dilations.forEach((d, i) => positive(`dilations[${i}]`, d));
 }
 
-/** Initial parameters, drawn from `prng` in a fixed order. */
-export function dilatedCnnParams(c: DilatedCnnConfig, prng: Prng): ParamSpec[] {
+/** The parameters in a fixed order, each with its initialiser (PyTorch's defaults). */
+function dilatedCnnLayout(c: DilatedCnnConfig): ParamLayout[] {
   checkDilatedCnnConfig(c);
   const C = c.channels;
   const k = c.kernel;
-  const emb = new Float32Array(c.vocab * C).map(() => prng.normal());
-  const params: ParamSpec[] = [{ name: "embedding", shape: [c.vocab, C], init: emb, decay: false }];
+  const layout: ParamLayout[] = [{
+    name: "embedding",
+    shape: [c.vocab, C],
+    decay: false,
+    draw: (prng) => new Float32Array(c.vocab * C).map(() => prng.normal()),
+  }];
   const bound = 1 / Math.sqrt(C * k);
-  const uniform = (n: number) => new Float32Array(n).map(() => (prng.nextFloat() * 2 - 1) * bound);
+  const uniform = (n: number) => (prng: RandomSource) =>
+    new Float32Array(n).map(() => (prng.nextFloat() * 2 - 1) * bound);
   c.dilations.forEach((_, i) => {
     // w[j·C + i, o] = W_torch[o, i, j]: im2col layout (see onnx/nn.ts conv1d).
-    params.push({ name: `conv${i}.w`, shape: [k * C, C], init: uniform(k * C * C), decay: true });
-    params.push({ name: `conv${i}.b`, shape: [C], init: uniform(C), decay: false });
+    layout.push({ name: `conv${i}.w`, shape: [k * C, C], decay: true, draw: uniform(k * C * C) });
+    layout.push({ name: `conv${i}.b`, shape: [C], decay: false, draw: uniform(C) });
   });
-  return params;
+  return layout;
+}
+
+/** Initial parameters, drawn from `prng` in a fixed order. */
+export function dilatedCnnParams(c: DilatedCnnConfig, prng: Prng): ParamSpec[] {
+  return drawParams(dilatedCnnLayout(c), prng);
+}
+
+/** Parameter names and shapes, for graphs that take trained values (no initial values drawn). */
+export function dilatedCnnParamShapes(c: DilatedCnnConfig): ParamShape[] {
+  return paramShapes(dilatedCnnLayout(c));
 }
 
 /** Logits [batch, length, vocab] for byte ids [batch, length]. */

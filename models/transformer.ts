@@ -29,7 +29,13 @@ import type { Prng } from "../fixtures/prng.ts";
 import { staticShape, type Value } from "../onnx/graph.ts";
 import { add, gelu, layerNormalization, matMul, reshape, slice, transpose } from "../onnx/ops.ts";
 import { embedding, linear } from "../onnx/nn.ts";
-import type { ParamSpec } from "../onnx/optim.ts";
+import {
+  drawParams,
+  type ParamLayout,
+  type ParamShape,
+  paramShapes,
+  type ParamSpec,
+} from "../onnx/optim.ts";
 import {
   type AttentionOptions,
   causalSelfAttention,
@@ -168,34 +174,28 @@ export function transformerParamCount(c: TransformerConfig): number {
 }
 
 /**
- * Initial parameters, drawn from `prng` in a fixed order. Weight decay applies to the weight
+ * The parameters in a fixed order, each with its initialiser. Weight decay applies to the weight
  * matrices only (not biases, LayerNorms or embeddings).
  */
-export function transformerParams(c: TransformerConfig, prng: Prng): ParamSpec[] {
+function transformerLayout(c: TransformerConfig): ParamLayout[] {
   checkTransformerConfig(c);
   const C = c.dModel;
   const M = mlpWidth(c);
-  const normal = (n: number, std: number) => new Float32Array(n).map(() => prng.normal() * std);
   const residualStd = INIT_STD / Math.sqrt(2 * c.layers);
-  const params: ParamSpec[] = [];
-  const matrix = (name: string, rows: number, cols: number, std = INIT_STD) =>
-    params.push({ name, shape: [rows, cols], init: normal(rows * cols, std), decay: true });
-  const vector = (name: string, n: number, fill: number) =>
-    params.push({ name, shape: [n], init: new Float32Array(n).fill(fill), decay: false });
-  params.push({
-    name: "wte",
-    shape: [c.vocab, C],
-    init: normal(c.vocab * C, INIT_STD),
-    decay: false,
-  });
-  if (c.position === "learned") {
-    params.push({
-      name: "wpe",
-      shape: [c.maxLen!, C],
-      init: normal(c.maxLen! * C, INIT_STD),
-      decay: false,
+  const layout: ParamLayout[] = [];
+  const normal = (name: string, shape: number[], std: number, decay: boolean) =>
+    layout.push({
+      name,
+      shape,
+      decay,
+      draw: (prng) => new Float32Array(shape[0] * shape[1]).map(() => prng.normal() * std),
     });
-  }
+  const matrix = (name: string, rows: number, cols: number, std = INIT_STD) =>
+    normal(name, [rows, cols], std, true);
+  const vector = (name: string, n: number, fill: number) =>
+    layout.push({ name, shape: [n], decay: false, draw: () => new Float32Array(n).fill(fill) });
+  normal("wte", [c.vocab, C], INIT_STD, false);
+  if (c.position === "learned") normal("wpe", [c.maxLen!, C], INIT_STD, false);
   for (let l = 0; l < c.layers; l++) {
     vector(`h${l}.ln1.g`, C, 1);
     vector(`h${l}.ln1.b`, C, 0);
@@ -213,7 +213,17 @@ export function transformerParams(c: TransformerConfig, prng: Prng): ParamSpec[]
   vector("lnf.g", C, 1);
   vector("lnf.b", C, 0);
   if (!c.tiedHead) matrix("head.w", C, c.vocab);
-  return params;
+  return layout;
+}
+
+/** Initial parameters, drawn from `prng` in a fixed order (see `transformerLayout`). */
+export function transformerParams(c: TransformerConfig, prng: Prng): ParamSpec[] {
+  return drawParams(transformerLayout(c), prng);
+}
+
+/** Parameter names and shapes, for graphs that take trained values (no initial values drawn). */
+export function transformerParamShapes(c: TransformerConfig): ParamShape[] {
+  return paramShapes(transformerLayout(c));
 }
 
 /** The attention options shared by every layer for a context of T tokens. */

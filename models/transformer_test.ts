@@ -4,8 +4,8 @@ import { copyTrainBatch } from "../fixtures/copy_task.ts";
 import { gradCheck } from "../onnx/gradcheck.ts";
 import { Graph, type Value } from "../onnx/graph.ts";
 import { crossEntropy } from "../onnx/nn.ts";
-import { ADAMW_DEFAULTS, buildTrainStep, learningRate, type ParamSpec } from "../onnx/optim.ts";
-import { paramInputs } from "../onnx/optim.ts";
+import { ADAMW_DEFAULTS, buildTrainStep, paramInputs, type ParamSpec } from "../onnx/optim.ts";
+import { train } from "../onnx/trainer.ts";
 import { Session, type Tensor, tensor } from "../onnx/runtime.ts";
 import {
   hardAlibiWindows,
@@ -396,33 +396,24 @@ Deno.test("training smoke test: 200 AdamW steps learn to copy short strings", as
     loss: (p, b) => crossEntropy(transformerLogits(c, p, b.input), b.target, b.mask),
     optimizer: { ...ADAMW_DEFAULTS, weightDecay: 0.1 },
   });
-  const session = await Session.create(step.toModel(), { threads: 1 });
-  const feeds: Record<string, Tensor> = {};
-  for (const p of params) {
-    feeds[`p.${p.name}`] = tensor("float32", p.init, p.shape);
-    feeds[`m.${p.name}`] = tensor("float32", new Float32Array(p.init.length), p.shape);
-    feeds[`v.${p.name}`] = tensor("float32", new Float32Array(p.init.length), p.shape);
-  }
   const prng = new Prng(102);
   const losses: number[] = [];
-  try {
-    for (let t = 1; t <= 200; t++) {
+  await train({
+    model: step.toModel(),
+    params,
+    steps: 200,
+    schedule: { lr: 1e-2, warmupSteps: 20, totalSteps: 200 },
+    threads: 1,
+    batch: () => {
       const d = copyTrainBatch(prng, { batch: B, context: T, minLen: 1, maxLen: 2, D });
-      feeds.input = tensor("int32", d.input, [B, T]);
-      feeds.target = tensor("int32", d.target, [B, T]);
-      feeds.mask = tensor("float32", d.lossMask, [B, T]);
-      feeds.step = tensor("float32", Float32Array.of(t), []);
-      const lr = learningRate(t, { lr: 1e-2, warmupSteps: 20, totalSteps: 200 });
-      feeds.lr = tensor("float32", Float32Array.of(lr), []);
-      const out = await session.run(feeds);
-      losses.push(Number(out.loss.data[0]));
-      for (const p of params) {
-        for (const k of ["p", "m", "v"]) feeds[`${k}.${p.name}`] = out[`next.${k}.${p.name}`];
-      }
-    }
-  } finally {
-    await session.release();
-  }
+      return {
+        input: tensor("int32", d.input, [B, T]),
+        target: tensor("int32", d.target, [B, T]),
+        mask: tensor("float32", d.lossMask, [B, T]),
+      };
+    },
+    onStep: (_, loss) => losses.push(loss),
+  });
   const mean = (a: number[]) => a.reduce((s, v) => s + v, 0) / a.length;
   assertLess(1.5, mean(losses.slice(0, 5)), "initial loss");
   assertLess(mean(losses.slice(-20)), 0.4, "final loss (mean of the last 20 steps)");

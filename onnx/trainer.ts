@@ -5,7 +5,7 @@
  * continues exactly as an uninterrupted one.
  * @module
  */
-import { learningRate, type ParamSpec, type ScheduleConfig } from "./optim.ts";
+import { learningRate, type ParamShape, type ParamSpec, type ScheduleConfig } from "./optim.ts";
 import { Session, type Tensor, tensor } from "./runtime.ts";
 
 /** Everything needed to continue training: tensors and logs after `step` steps. */
@@ -58,6 +58,28 @@ export function initialState(params: readonly ParamSpec[]): TrainState {
   return { step: 0, tensors, losses: [], evals: [], window: { sum: 0, count: 0 } };
 }
 
+/** The train step's state feeds: every `p.`, `m.` and `v.` tensor of `state`, shaped. */
+export function stateFeeds(
+  state: TrainState,
+  params: readonly ParamShape[],
+): Record<string, Tensor> {
+  const shapes = new Map(params.map((p) => [p.name, p.shape]));
+  const feeds: Record<string, Tensor> = {};
+  for (const [k, v] of state.tensors) feeds[k] = tensor("float32", v, shapes.get(k.slice(2))!);
+  return feeds;
+}
+
+/** Feeds a step's `next.p.`, `next.m.` and `next.v.` outputs back as the next step's state. */
+export function advanceFeeds(
+  feeds: Record<string, Tensor>,
+  out: Record<string, Tensor>,
+  params: readonly ParamShape[],
+): void {
+  for (const { name } of params) {
+    for (const k of ["p", "m", "v"]) feeds[`${k}.${name}`] = out[`next.${k}.${name}`];
+  }
+}
+
 /** Just the parameters of a state, by parameter name. */
 export function stateParams(state: TrainState): Map<string, Float32Array> {
   const out = new Map<string, Float32Array>();
@@ -72,10 +94,7 @@ export async function train(o: TrainOptions): Promise<TrainState> {
   const logEvery = o.logEvery ?? 50;
   const checkpointMs = (o.checkpointSeconds ?? 30) * 1000;
   let lastCheckpoint = performance.now();
-  const names = o.params.map((p) => p.name);
-  const shapes = new Map(o.params.map((p) => [p.name, p.shape]));
-  const feeds: Record<string, Tensor> = {};
-  for (const [k, v] of state.tensors) feeds[k] = tensor("float32", v, shapes.get(k.slice(2))!);
+  const feeds = stateFeeds(state, o.params);
   try {
     for (let step = state.step + 1; step <= o.steps; step++) {
       const lr = learningRate(step, o.schedule);
@@ -87,9 +106,7 @@ export async function train(o: TrainOptions): Promise<TrainState> {
       if (!Number.isFinite(loss)) {
         throw new RangeError(`Training diverged: loss is ${loss} at step ${step} (lr ${lr})`);
       }
-      for (const n of names) {
-        for (const k of ["p", "m", "v"]) feeds[`${k}.${n}`] = out[`next.${k}.${n}`];
-      }
+      advanceFeeds(feeds, out, o.params);
       state.step = step;
       state.window.sum += loss;
       state.window.count++;

@@ -17,12 +17,19 @@ import {
   transformerLogits,
   transformerParamCount,
   transformerParams,
+  transformerParamShapes,
 } from "../models/transformer.ts";
-import { Graph, type Value } from "../onnx/graph.ts";
+import type { Value } from "../onnx/graph.ts";
 import { crossEntropy } from "../onnx/nn.ts";
 import { argMax } from "../onnx/ops.ts";
-import { ADAMW_DEFAULTS, type AdamWConfig, paramInputs, type ParamSpec } from "../onnx/optim.ts";
-import { cachedSession, tensor } from "../onnx/runtime.ts";
+import {
+  ADAMW_DEFAULTS,
+  type AdamWConfig,
+  type ParamShape,
+  type ParamSpec,
+} from "../onnx/optim.ts";
+import { forwardSession } from "../onnx/inference.ts";
+import { tensor } from "../onnx/runtime.ts";
 import type { CheckResult, FigureData } from "../reports/schema.ts";
 import { check, median, type Profile, round6, type Suite, type SuiteContext } from "./suite.ts";
 import { trainCached } from "./training.ts";
@@ -38,6 +45,8 @@ export interface CopyArm {
   config: unknown;
   paramCount: number;
   params(prng: Prng): ParamSpec[];
+  /** Parameter names and shapes (no initial values drawn). */
+  paramShapes: ParamShape[];
   /** Logits [B, T, V] for token ids [B, T]. */
   logits(p: Record<string, Value>, ids: Value): Value;
 }
@@ -52,6 +61,7 @@ function transformerArm(id: string, label: string, cfg: TransformerConfig): Copy
     config: cfg,
     paramCount: transformerParamCount(cfg),
     params: (prng) => transformerParams(cfg, prng),
+    paramShapes: transformerParamShapes(cfg),
     logits: (p, ids) => transformerLogits(cfg, p, ids),
   };
 }
@@ -213,21 +223,20 @@ export async function stringAccuracy(
   threads: number,
 ): Promise<{ accuracy: number; correct: boolean[] }> {
   const chunk = Math.min(rows, 128);
-  const g = new Graph(`copy-eval-${arm.id}`);
-  const specs = arm.params(new Prng(0)); // shapes and names only
-  const p = paramInputs(g, specs);
-  const ids = g.input("input", "int32", [chunk, context]);
-  g.output(argMax(arm.logits(p, ids), { axis: -1 }), "pred");
-  const session = await cachedSession(g.toModel(), { threads });
-  const feeds: Record<string, ReturnType<typeof tensor>> = {};
-  for (const s of specs) feeds[`p.${s.name}`] = tensor("float32", values.get(s.name)!, s.shape);
+  const session = await forwardSession({
+    name: `copy-eval-${arm.id}`,
+    params: arm.paramShapes,
+    inputs: [{ name: "input", dtype: "int32", shape: [chunk, context] }],
+    outputs: (p, x) => ({ pred: argMax(arm.logits(p, x.input), { axis: -1 }) }),
+    threads,
+  });
   const correct: boolean[] = [];
   for (let start = 0; start < rows; start += chunk) {
     const n = Math.min(chunk, rows - start);
     const input = new Int32Array(chunk * context);
     input.set(batch.input.subarray(start * context, (start + n) * context));
-    feeds.input = tensor("int32", input, [chunk, context]);
-    const pred = (await session.run(feeds)).pred.data as BigInt64Array;
+    const out = await session.run(values, { input: tensor("int32", input, [chunk, context]) });
+    const pred = out.pred.data as BigInt64Array;
     for (let r = 0; r < n; r++) {
       let ok = true;
       for (let t = 0; t < context && ok; t++) {

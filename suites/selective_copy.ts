@@ -20,13 +20,14 @@ import {
   dilatedCnnLogits,
   dilatedCnnParamCount,
   dilatedCnnParams,
+  dilatedCnnParamShapes,
   receptiveField,
 } from "../models/dilated_cnn.ts";
-import { Graph } from "../onnx/graph.ts";
 import { crossEntropy } from "../onnx/nn.ts";
 import { argMax } from "../onnx/ops.ts";
-import { ADAMW_DEFAULTS, type AdamWConfig, paramInputs } from "../onnx/optim.ts";
-import { cachedSession, tensor } from "../onnx/runtime.ts";
+import { ADAMW_DEFAULTS, type AdamWConfig } from "../onnx/optim.ts";
+import { forwardSession } from "../onnx/inference.ts";
+import { tensor } from "../onnx/runtime.ts";
 import type { CheckResult, FigureData } from "../reports/schema.ts";
 import { check, median, type Profile, round6, type Suite, type SuiteContext } from "./suite.ts";
 import { trainCached } from "./training.ts";
@@ -319,32 +320,31 @@ async function makeEvaluator(
   const valid = selectiveCopyValidationSet(dataSeed(ID, "valid", 0), c.validation, c.task);
   const L = valid.length;
   const chunk = gcdChunk(c.validation);
-  const g = new Graph("selective-copy-eval");
-  const params = dilatedCnnParams(model, new Prng(0)); // shapes only
-  const p = paramInputs(g, params);
-  const input = g.input("input", "int32", [chunk, L]);
-  const target = g.input("target", "int32", [chunk, L]);
-  const logits = dilatedCnnLogits(model, p, input);
-  g.output(crossEntropy(logits, target), "loss");
-  g.output(argMax(logits, { axis: -1 }), "pred");
-  const session = await cachedSession(g.toModel(), { threads });
+  const session = await forwardSession({
+    name: "selective-copy-eval",
+    params: dilatedCnnParamShapes(model),
+    inputs: [
+      { name: "input", dtype: "int32", shape: [chunk, L] },
+      { name: "target", dtype: "int32", shape: [chunk, L] },
+    ],
+    outputs: (p, x) => {
+      const logits = dilatedCnnLogits(model, p, x.input);
+      return { loss: crossEntropy(logits, x.target), pred: argMax(logits, { axis: -1 }) };
+    },
+    threads,
+  });
   const N = c.task.items;
   return {
     async evaluate(values) {
-      const feeds: Record<string, ReturnType<typeof tensor>> = {};
-      for (const s of params) {
-        feeds[`p.${s.name}`] = tensor("float32", values.get(s.name)!, s.shape);
-      }
       let lossSum = 0;
       const wrong = new Array(N).fill(0);
       for (let start = 0; start < c.validation; start += chunk) {
-        const rows = valid.input.subarray(start * L, (start + chunk) * L);
-        feeds.input = tensor("int32", rows, [chunk, L]);
-        feeds.target = tensor("int32", valid.target.subarray(start * L, (start + chunk) * L), [
-          chunk,
-          L,
-        ]);
-        const out = await session.run(feeds);
+        const rows = (a: Int32Array) =>
+          tensor("int32", a.subarray(start * L, (start + chunk) * L), [chunk, L]);
+        const out = await session.run(values, {
+          input: rows(valid.input),
+          target: rows(valid.target),
+        });
         lossSum += Number(out.loss.data[0]);
         const pred = out.pred.data as BigInt64Array;
         for (let b = 0; b < chunk; b++) {
