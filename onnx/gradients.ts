@@ -16,6 +16,7 @@ import {
   exp,
   expand,
   fusedMatMul,
+  type FusedMatMulOptions,
   gather,
   greater,
   less,
@@ -79,27 +80,29 @@ function transposeLast2(x: Value): Value {
 }
 
 /**
- * MatMul: dA = dY·Bᵀ, dB = Aᵀ·dY; a rank-2 B against batched A folds the batch into rows. In
- * float32 the transposed products are `FusedMatMul`s, so no `Transpose` pass is needed.
+ * α·op(A)·op(B): one `FusedMatMul` in float32 (no `Transpose` pass); Transpose + MatMul (+ Mul)
+ * otherwise, as ORT's FusedMatMul kernel is float32 only.
  */
+function product(a: Value, b: Value, opts: FusedMatMulOptions = {}): Value {
+  if (a.dtype === "float32") return fusedMatMul(a, b, opts);
+  const y = matMul(opts.transA ? transposeLast2(a) : a, opts.transB ? transposeLast2(b) : b);
+  return (opts.alpha ?? 1) === 1 ? y : mul(y, opts.alpha!);
+}
+
+/** MatMul: dA = dY·Bᵀ, dB = Aᵀ·dY; a rank-2 B against batched A folds the batch into rows. */
 function matMulGrad({ node, dy, needs }: GradArgs): (Value | null)[] {
   const [a, b] = ins(node);
-  const fused = a.dtype === "float32";
   let da: Value | null = null;
   let db: Value | null = null;
-  if (needs[0]) {
-    da = fused ? fusedMatMul(dy, b, { transB: true }) : matMul(dy, transposeLast2(b));
-  }
+  if (needs[0]) da = product(dy, b, { transB: true });
   if (needs[1]) {
     if (b.shape.length === 2 && a.shape.length > 2) {
       // [..., m, k]ᵀ·[..., m, n] summed over the batch = one [k, rows]·[rows, n] product.
       const k = staticShape(a, "differentiate MatMul").at(-1)!;
       const n = staticShape(dy, "differentiate MatMul").at(-1)!;
-      const a2 = reshape(a, [-1, k]);
-      const dy2 = reshape(dy, [-1, n]);
-      db = fused ? fusedMatMul(a2, dy2, { transA: true }) : matMul(transpose(a2), dy2);
+      db = product(reshape(a, [-1, k]), reshape(dy, [-1, n]), { transA: true });
     } else {
-      db = fused ? fusedMatMul(a, dy, { transA: true }) : matMul(transposeLast2(a), dy);
+      db = product(a, dy, { transA: true });
     }
   }
   return [da, db];
