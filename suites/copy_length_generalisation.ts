@@ -84,7 +84,18 @@ export const ARMS: readonly CopyArm[] = [
     position: "hard-alibi",
     hardAlibiWindows: hardAlibiWindows(8, 4),
   }),
-  transformerArm("nope", "T NoPE", { ...BASE, position: "nope" }),
+  // NoPE has no position signal but the causal mask: it must first derive positions, then form a
+  // previous-token head, then the induction (copy) head. With 2 layers it did not learn to copy at
+  // all (loss 2.5 after 3,000 steps; 0.28 at L = 10 after the full 5,000); with 4 layers it does
+  // (pilot, seed 0, lr 1e-3: 1.0 at L = 10 and 20). CLAIMS.md §1.4 allows 4 layers; width 48
+  // (8 heads × 6, MLP 192) keeps its 114,624 parameters within 15% of the others' 101,920.
+  transformerArm("nope", "T NoPE (4 layers)", {
+    ...BASE,
+    position: "nope",
+    layers: 4,
+    dModel: 48,
+    mlp: 192,
+  }),
   transformerArm("alibi", "T ALiBi", { ...BASE, position: "alibi" }),
   // GPT-NeoX rotates 25% of each head's dims; of our 8-dim heads that leaves 2 dims, a single
   // frequency, with which the pilot did not learn to copy at all. We rotate every dim.
@@ -118,8 +129,8 @@ const OPTIMIZER: AdamWConfig = { ...ADAMW_DEFAULTS, weightDecay: 0.1, clipNorm: 
 
 /** The profiles. */
 // Pilot (seed 0, Hard-ALiBi): 3,000 steps at lr 1e-3 reached 0.95 at L = 20 and 0 at 4×;
-// 5,000 steps at 3e-3 reached 1.0, 0.93 at 2× and 0.73 at 4×. NoPE did not learn copying in
-// 3,000 steps at either rate (loss 2.5), RoPE on 25% of dims neither (see ARMS).
+// 5,000 steps at 3e-3 reached 1.0, 0.93 at 2× and 0.73 at 4×. A 2-layer NoPE did not learn
+// copying in 3,000 steps at either rate (loss 2.5), RoPE on 25% of dims neither (see ARMS).
 const FULL: CopyConfig = {
   arms: ["hard-alibi", "nope", "alibi", "rope"],
   trainMaxLen: 20,
@@ -299,31 +310,29 @@ async function run(ctx: SuiteContext) {
   };
   const Ltr = c.trainMaxLen;
   const [ha, ...others] = arms;
-  const learned = (a: CopyArm) => medianAt(a.id, Ltr) >= c.gate;
   const inDistribution = arms.map((a) => `${a.label} ${medianAt(a.id, Ltr).toFixed(3)}`).join(", ");
-  const notLearned = others.filter((a) => !learned(a));
-  const budgetNote = notLearned.length
-    ? ` Within ${c.steps} steps ${notLearned.map((a) => a.label).join(", ")} did not learn to ` +
-      "copy even at the training length (the paper trains 160M-parameter models far longer); " +
-      "they stay in the comparison with the accuracy they reached."
-    : "";
-  const gateFailed = learned(ha)
-    ? undefined
-    : `${ha.label} does not copy strings of the training length`;
+  // The gate holds when every trained arm copies strings of the training length; it is judged on
+  // the weakest arm, so a model that did not learn the task cannot fail a generalisation check.
+  const weakest = arms.reduce((w, a) => (medianAt(a.id, Ltr) < medianAt(w.id, Ltr) ? a : w));
+  const notLearned = arms.filter((a) => medianAt(a.id, Ltr) < c.gate);
+  const gateFailed = notLearned.length
+    ? `${notLearned.map((a) => a.label).join(", ")} did not learn to copy strings of the ` +
+      `training length within ${c.steps} steps`
+    : undefined;
   const checks: CheckResult[] = [];
   checks.push(check({
     id: "J4-gate",
-    title: `Validity gate: Hard-ALiBi copies strings of the training length ${Ltr}`,
+    title: `Validity gate: every arm copies strings of the training length ${Ltr}`,
     source: `${SOURCE}: "all models solve the task in distribution"`,
-    metric: `median string accuracy of ${ha.label} at L = ${Ltr}`,
-    measured: round6(medianAt(ha.id, Ltr)),
+    metric: `lowest median string accuracy at L = ${Ltr} over the arms (${weakest.label})`,
+    measured: round6(medianAt(weakest.id, Ltr)),
     threshold: c.gate,
     direction: ">=",
     expected: "pass",
     detail: `In distribution: ${inDistribution}. If the gate fails, the length checks below ` +
-      `are inconclusive, not failed.${budgetNote}`,
+      "are inconclusive, not failed.",
     seeds,
-    perSeed: perSeedAt(ha.id, Ltr),
+    perSeed: perSeedAt(weakest.id, Ltr),
   }));
   for (const [mult, threshold] of [[2, c.haAt2x], [4, c.haAt4x]] as const) {
     const L = mult * Ltr;
@@ -358,8 +367,12 @@ async function run(ctx: SuiteContext) {
       detail: `At L = ${L4}: ${
         arms.map((a) => `${a.label} ${medianAt(a.id, L4).toFixed(3)}`).join(", ")
       }. ` +
-        `In distribution: ${inDistribution}.${budgetNote} RoPE-worst is reported, not checked ` +
-        "(CLAIMS.md J4: secondary).",
+        `Secondary, reported not checked (CLAIMS.md J4): RoPE worst, and NoPE ≥ RoPE at ` +
+        `2× (L = ${2 * Ltr}: ${
+          others.map((a) =>
+            `${a.label} ${medianAt(a.id, 2 * Ltr).toFixed(3)}`
+          ).join(", ")
+        }).`,
       inconclusive: gateFailed,
     }));
   }

@@ -1,9 +1,17 @@
 import { assert, assertEquals } from "@std/assert";
 import { ARMS, CONFIGS } from "./copy_length_generalisation.ts";
 
-Deno.test("the transformer arms are parameter-matched", () => {
-  const counts = new Set(ARMS.map((a) => a.paramCount));
-  assertEquals(counts.size, 1, JSON.stringify(ARMS.map((a) => [a.id, a.paramCount])));
+Deno.test("the transformer arms are parameter-matched within 15% (CLAIMS.md §1.4)", () => {
+  const primary = ARMS[0].paramCount;
+  for (const a of ARMS) {
+    assert(Math.abs(a.paramCount / primary - 1) <= 0.15, `${a.id}: ${a.paramCount} vs ${primary}`);
+  }
+  // The positional variants of the primary model differ only in position handling.
+  assertEquals(ARMS.filter((a) => a.paramCount === primary).map((a) => a.id), [
+    "hard-alibi",
+    "alibi",
+    "rope",
+  ]);
 });
 
 Deno.test("every profile trains known arms, Hard-ALiBi first", () => {
