@@ -16,6 +16,8 @@ export {
   concat,
   div,
   exp,
+  fusedMatMul,
+  type FusedMatMulOptions,
   gather,
   gelu,
   log,
@@ -49,14 +51,28 @@ export { gradCheck, type GradCheckCase } from "./onnx/gradcheck.ts";
 export {
   type AdamWConfig,
   buildTrainStep,
+  drawParams,
   learningRate,
+  type ParamLayout,
+  type ParamShape,
+  paramShapes,
   type ParamSpec,
+  type ScheduleConfig,
   type TrainStepSpec,
 } from "./onnx/optim.ts";
-/** The training loop. */
-export { train, type TrainOptions, type TrainState } from "./onnx/trainer.ts";
+/** The training loop, and the state feeds of hand-driven train steps. */
+export {
+  advanceFeeds,
+  initialState,
+  stateFeeds,
+  train,
+  type TrainOptions,
+  type TrainState,
+} from "./onnx/trainer.ts";
+/** Forward graphs over trained parameters (evaluation). */
+export { type ForwardSession, forwardSession, type ForwardSpec } from "./onnx/inference.ts";
 /** ONNX Runtime sessions. */
-export { Session, tensor } from "./onnx/runtime.ts";
+export { Session, type Tensor, tensor } from "./onnx/runtime.ts";
 /** The seeded PRNG and seed derivation. */
 export { Prng } from "./fixtures/prng.ts";
 export { dataSeed, deriveSeed, initSeed } from "./fixtures/seeds.ts";
@@ -78,6 +94,7 @@ export {
   dilatedCnnLogits,
   dilatedCnnParamCount,
   dilatedCnnParams,
+  dilatedCnnParamShapes,
   receptiveField,
 } from "./models/dilated_cnn.ts";
 export {
@@ -85,6 +102,7 @@ export {
   transformerLogits,
   transformerParamCount,
   transformerParams,
+  transformerParamShapes,
 } from "./models/transformer.ts";
 export {
   type HashCopyConfig,
