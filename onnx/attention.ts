@@ -16,7 +16,7 @@
  * @module
  */
 import { type DType, type Graph, staticShape, type Value } from "./graph.ts";
-import { add, fusedMatMul, matMul, mul, reshape, softmax, split, transpose } from "./ops.ts";
+import { add, matMul, mul, reshape, softmax, split, transpose } from "./ops.ts";
 
 /** The weights of one attention layer; C = model width. */
 export interface AttentionParams {
@@ -146,11 +146,8 @@ export function causalSelfAttention(x: Value, p: AttentionParams, opts: Attentio
     q = applyRope(q, opts.rope);
     k = applyRope(k, opts.rope);
   }
-  // q·kᵀ/√hs; in float32 one FusedMatMul with kᵀ and the scale inside the GEMM, so neither the
-  // forward nor the backward pass transposes k.
-  const scores = x.dtype === "float32"
-    ? fusedMatMul(q, k, { transB: true, alpha: 1 / Math.sqrt(hs) })
-    : matMul(mul(q, 1 / Math.sqrt(hs)), transpose(k, [0, 1, 3, 2])); // [B, H, T, T]
+  const kt = transpose(k, [0, 1, 3, 2]); // [B, H, hs, T]
+  const scores = matMul(mul(q, 1 / Math.sqrt(hs)), kt); // [B, H, T, T]
   const att = softmax(add(scores, opts.bias), { axis: -1 }); // [B, H, T, T]
   const y = matMul(att, v); // [B, H, T, hs]
   const merged = reshape(transpose(y, [0, 2, 1, 3]), [B * T, C]); // [B·T, C]
