@@ -114,8 +114,8 @@ export function buildTrainStep(spec: TrainStepSpec): Graph {
   const grads = gradients(loss, spec.params.map((s) => p[s.name]));
 
   // The update runs on every parameter at once, flattened and concatenated into one vector of N
-  // elements: ~15 nodes instead of ~15 per parameter. Per-node overhead, not arithmetic, was
-  // most of the optimizer's time (~500 tiny nodes, ~9 ms of a 35 ms transformer step).
+  // elements: ~15 nodes instead of ~15 per parameter (909 → 630 nodes in the transformer step);
+  // the per-node overhead of the small ones cost ~1.5 ms a step.
   const sizes = spec.params.map((s) => s.init.length);
   const flat = (xs: readonly Value[]) => concat(xs.map((x, i) => reshape(x, [sizes[i]])), 0); // [N]
   let gr = flat(grads);
