@@ -32,18 +32,28 @@ export interface TrainedModel {
   seconds: number;
 }
 
-/** Trains `job`, or loads it from the cache; resumes from a checkpoint when one exists. */
+// Cache keys trained by this process. `--fresh` means "train every model once in this run": a
+// model that one suite trained and a later suite reuses (the probe reuses copy-length-
+// generalisation's Hard-ALiBi models) is loaded, not trained a second time.
+const trainedInThisProcess = new Set<string>();
+
+/**
+ * Trains `job`, or loads it from the cache; resumes from a checkpoint when one exists. With
+ * `ctx.fresh`, entries from before this process are ignored and removed; entries this process
+ * trained are still loaded.
+ */
 export async function trainCached(ctx: SuiteContext, job: TrainJob): Promise<TrainedModel> {
   const cache = new ModelCache(ctx.cacheDir);
   const key = cacheKey({ job: job.key, steps: job.steps, engine: engineVersion() });
-  if (ctx.fresh) {
+  const fresh = ctx.fresh && !trainedInThisProcess.has(key);
+  if (fresh) {
     await cache.remove(key, "final");
     await cache.remove(key, "checkpoint");
   } else {
     const done = cache.load(key);
     if (done) return { state: done, cached: true, seconds: 0 };
   }
-  const resume = ctx.fresh ? undefined : cache.load(key, "checkpoint");
+  const resume = fresh ? undefined : cache.load(key, "checkpoint");
   if (resume) ctx.log(`${job.label}: resuming from checkpoint at step ${resume.step}`);
   const progress = ctx.progress(job.label, job.steps);
   if (resume) progress.resumeAt(resume.step);
@@ -68,5 +78,6 @@ export async function trainCached(ctx: SuiteContext, job: TrainJob): Promise<Tra
   progress.finish();
   await cache.save(key, "final", state, { label: job.label });
   await cache.remove(key, "checkpoint");
+  trainedInThisProcess.add(key);
   return { state, cached: false, seconds: (performance.now() - t0) / 1000 };
 }
