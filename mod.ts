@@ -71,6 +71,20 @@ export {
 } from "./onnx/trainer.ts";
 /** Forward graphs over trained parameters (evaluation). */
 export { type ForwardSession, forwardSession, type ForwardSpec } from "./onnx/inference.ts";
+/**
+ * ONNX Runtime's C API over Deno FFI: sessions that can load custom-op libraries, which
+ * onnxruntime-node cannot (PLATFORM.md). Used with the native ops of `native/`.
+ */
+export {
+  nativeOrtVersion,
+  NativeSession,
+  type NativeSessionOptions,
+  type NativeTensor,
+  type NativeTensorData,
+  ortLibraryPath,
+} from "./onnx/native_session.ts";
+/** Builds the C++ custom-op library (`BiasSoftmax`, `SoftmaxGrad`, `GeluGrad`) with g++. */
+export { buildNativeOps, NATIVE_OPS_LIBRARY } from "./native/build.ts";
 /** ONNX Runtime sessions. */
 export { Session, type Tensor, tensor } from "./onnx/runtime.ts";
 /** The seeded PRNG and seed derivation. */

@@ -1,0 +1,129 @@
+/**
+ * Native custom ops (`native/claimbench_ops.cc`) against their standard-op compositions, both run
+ * through {@linkcode NativeSession} on 2 threads so that only the graph differs:
+ *
+ * - BiasSoftmax(X, B) vs Add + Softmax, X [32, 8, 96, 96] with a causal bias B [8, 96, 96];
+ * - SoftmaxGrad(dY, Y) vs Mul, ReduceSum, Sub, Mul at the same shape;
+ * - GeluGrad(dY, X) vs the erf-GELU derivative from Mul/Erf/Add/Exp at [3072, 256].
+ *
+ * Inputs are passed zero-copy and outputs written into preallocated arrays, so an iteration is
+ * the op plus the FFI call (~10 µs).
+ *
+ * `deno bench --allow-read --allow-write --allow-run --allow-ffi --allow-env --allow-sys
+ *   bench/native_ops_bench.ts`
+ * @module
+ */
+import { Prng } from "../fixtures/prng.ts";
+import { buildNativeOps } from "../native/build.ts";
+import { CUSTOM_DOMAIN } from "../onnx/functions.ts";
+import { Graph, type Value } from "../onnx/graph.ts";
+import { NativeSession, type NativeTensor } from "../onnx/native_session.ts";
+import { add, erf, exp, mul, reduceSum, softmax, sub } from "../onnx/ops.ts";
+
+const THREADS = 2;
+const [N, H, T] = [32, 8, 96];
+const ATT = [N, H, T, T];
+const GELU = [3072, 256];
+
+const lib = await buildNativeOps();
+const prng = new Prng(2024);
+
+function normal(n: number): Float32Array {
+  return Float32Array.from({ length: n }, () => prng.normal());
+}
+
+/** A two-input, one-output graph `y = body(a, b)`. */
+function model(
+  name: string,
+  aShape: number[],
+  bShape: number[],
+  body: (a: Value, b: Value) => Value,
+): Uint8Array {
+  const g = new Graph(name);
+  g.output(body(g.input("a", "float32", aShape), g.input("b", "float32", bShape)), "y");
+  return g.toModel();
+}
+
+function native(op: string, shape: number[]): (a: Value, b: Value) => Value {
+  return (a, b) => a.graph.node(op, [a, b], [{ dtype: "float32", shape }], {}, CUSTOM_DOMAIN)[0];
+}
+
+function session(bytes: Uint8Array): NativeSession {
+  return NativeSession.create(bytes, { threads: THREADS, customOpLibraries: [lib] });
+}
+
+const x: NativeTensor = { data: normal(N * H * T * T), dims: ATT };
+const causal = new Float32Array(H * T * T);
+for (let h = 0; h < H; h++) {
+  for (let i = 0; i < T; i++) {
+    for (let j = i + 1; j < T; j++) causal[(h * T + i) * T + j] = -Infinity;
+  }
+}
+const bias: NativeTensor = { data: causal, dims: [H, T, T] };
+const dy: NativeTensor = { data: normal(N * H * T * T), dims: ATT };
+
+const biasSoftmax = {
+  native: session(model("bias_softmax", ATT, [H, T, T], native("BiasSoftmax", ATT))),
+  composed: session(model("bias_softmax", ATT, [H, T, T], (a, b) => softmax(add(a, b)))),
+};
+const y: NativeTensor = { data: biasSoftmax.native.run({ a: x, b: bias }).y.data, dims: ATT };
+const softmaxGrad = {
+  native: session(model("softmax_grad", ATT, ATT, native("SoftmaxGrad", ATT))),
+  // dX = Y ⊙ (dY − Σ_j dY ⊙ Y)
+  composed: session(
+    model(
+      "softmax_grad",
+      ATT,
+      ATT,
+      (g, p) => mul(p, sub(g, reduceSum(mul(g, p), [3], { keepdims: true }))),
+    ),
+  ),
+};
+
+const gx: NativeTensor = { data: normal(GELU[0] * GELU[1]), dims: GELU };
+const gdy: NativeTensor = { data: normal(GELU[0] * GELU[1]), dims: GELU };
+const geluGrad = {
+  native: session(model("gelu_grad", GELU, GELU, native("GeluGrad", GELU))),
+  // GELU'(x) = Φ(x) + x·φ(x), Φ(x) = ½(1 + erf(x/√2)), φ(x) = e^(−x²/2)/√(2π)
+  composed: session(model("gelu_grad", GELU, GELU, (g, v) => {
+    const cdf = mul(add(erf(mul(v, Math.SQRT1_2)), 1), 0.5);
+    const pdf = mul(exp(mul(mul(v, v), -0.5)), 1 / Math.sqrt(2 * Math.PI));
+    return mul(g, add(cdf, mul(v, pdf)));
+  })),
+};
+
+const cases = [
+  ["BiasSoftmax [32,8,96,96] + causal [8,96,96]", biasSoftmax, { a: x, b: bias }],
+  ["SoftmaxGrad [32,8,96,96]", softmaxGrad, { a: dy, b: y }],
+  ["GeluGrad [3072,256]", geluGrad, { a: gdy, b: gx }],
+] as const;
+
+for (const [group, s, feeds] of cases) {
+  const into = { y: { data: new Float32Array(feeds.a.data.length), dims: feeds.a.dims } };
+  Deno.bench({
+    name: `${group}: standard-op composition`,
+    group,
+    baseline: true,
+    n: 30,
+    warmup: 5,
+    fn: () => {
+      s.composed.run(feeds, ["y"], into);
+    },
+  });
+  Deno.bench({
+    name: `${group}: native`,
+    group,
+    n: 30,
+    warmup: 5,
+    fn: () => {
+      s.native.run(feeds, ["y"], into);
+    },
+  });
+}
+
+globalThis.addEventListener("unload", () => {
+  for (const [, s] of cases) {
+    s.native.close();
+    s.composed.close();
+  }
+});

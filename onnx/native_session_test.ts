@@ -1,0 +1,311 @@
+import { assert, assertEquals, assertThrows } from "@std/assert";
+import { Prng } from "../fixtures/prng.ts";
+import { buildNativeOps } from "../native/build.ts";
+import { CUSTOM_DOMAIN } from "./functions.ts";
+import { Graph } from "./graph.ts";
+import { nativeOrtVersion, NativeSession, type NativeTensor } from "./native_session.ts";
+import { add, matMul, mul, reduceSum, softmax, tanh } from "./ops.ts";
+import { ortVersion, Session, tensor } from "./runtime.ts";
+
+const LIB = await buildNativeOps();
+
+/** A graph of one native op `op(a, b) → y`, y shaped like a. */
+function opModel(op: string, aShape: number[], bShape: number[]): Uint8Array {
+  const g = new Graph(op);
+  const a = g.input("a", "float32", aShape);
+  const b = g.input("b", "float32", bShape);
+  const [y] = g.node(op, [a, b], [{ dtype: "float32", shape: aShape }], {}, CUSTOM_DOMAIN);
+  g.output(y, "y");
+  return g.toModel();
+}
+
+/** Runs one native op; `simd: "sse2"` forces the 4-lane path (default: AVX2 where available). */
+function runOp(
+  op: string,
+  a: NativeTensor,
+  b: NativeTensor,
+  threads = 1,
+  simd?: "sse2",
+): Float32Array {
+  if (simd) Deno.env.set("CLAIMBENCH_NATIVE_SIMD", simd); // read when ORT creates the kernel
+  let s: NativeSession;
+  try {
+    s = NativeSession.create(opModel(op, [...a.dims], [...b.dims]), {
+      threads,
+      customOpLibraries: [LIB],
+    });
+  } finally {
+    Deno.env.delete("CLAIMBENCH_NATIVE_SIMD");
+  }
+  try {
+    return s.run({ a, b }).y.data as Float32Array;
+  } finally {
+    s.close();
+  }
+}
+
+function normal(prng: Prng, n: number, scale = 1): Float32Array {
+  return Float32Array.from({ length: n }, () => scale * prng.normal());
+}
+
+/** Causal bias [T, S] (S ≥ T, query i sees keys ≤ i + S − T) plus a random part, repeated `h`×. */
+function causalBias(prng: Prng, h: number, t: number, s: number): Float32Array {
+  const b = new Float32Array(h * t * s);
+  for (let k = 0; k < h; k++) {
+    for (let i = 0; i < t; i++) {
+      for (let j = 0; j < s; j++) {
+        b[(k * t + i) * s + j] = j > i + s - t ? -Infinity : 0.5 * prng.normal();
+      }
+    }
+  }
+  return b;
+}
+
+function biasSoftmaxRef(x: Float32Array, xDims: number[], b: Float32Array, bDims: number[]) {
+  const s = xDims[xDims.length - 1];
+  const rows = x.length / s;
+  const bRows = b.length / s;
+  // X's rows cycle through B's rows: B [H,T,S] under X [N,H,T,S]; [1,T,S] repeats every T rows.
+  const period = bDims.slice(0, -1).reduce((p, d) => p * d, 1);
+  assertEquals(period, bRows);
+  const y = new Float64Array(x.length);
+  for (let r = 0; r < rows; r++) {
+    const br = bDims[0] === 1 ? r % xDims[xDims.length - 2] : r % bRows;
+    let m = -Infinity;
+    for (let j = 0; j < s; j++) m = Math.max(m, x[r * s + j] + b[br * s + j]);
+    let sum = 0;
+    for (let j = 0; j < s; j++) sum += y[r * s + j] = Math.exp(x[r * s + j] + b[br * s + j] - m);
+    for (let j = 0; j < s; j++) y[r * s + j] /= sum;
+  }
+  return y;
+}
+
+function softmaxGradRef(dy: Float32Array, y: Float32Array, s: number): Float64Array {
+  const dx = new Float64Array(dy.length);
+  for (let r = 0; r < dy.length / s; r++) {
+    let dot = 0;
+    for (let j = 0; j < s; j++) dot += dy[r * s + j] * y[r * s + j];
+    for (let j = 0; j < s; j++) dx[r * s + j] = y[r * s + j] * (dy[r * s + j] - dot);
+  }
+  return dx;
+}
+
+/** erf in float64: Maclaurin series for |z| < 3, else the continued fraction of erfc. */
+function erf(z: number): number {
+  const a = Math.abs(z);
+  if (a < 3) {
+    let term = a;
+    let sum = a;
+    for (let n = 1; n < 80; n++) {
+      term *= -a * a / n;
+      sum += term / (2 * n + 1);
+    }
+    return Math.sign(z) * (2 / Math.sqrt(Math.PI)) * sum;
+  }
+  // erfc(a) = e^(−a²)/√π · 1/(a + (1/2)/(a + 1/(a + (3/2)/(a + …)))), evaluated bottom-up.
+  let f = a;
+  for (let k = 120; k >= 1; k--) f = a + (k / 2) / f;
+  const erfc = Math.exp(-a * a) / Math.sqrt(Math.PI) / f;
+  return Math.sign(z) * (1 - erfc);
+}
+
+function geluGradRef(dy: Float32Array, x: Float32Array): Float64Array {
+  return Float64Array.from(x, (v, i) => {
+    const cdf = 0.5 * (1 + erf(v / Math.SQRT2));
+    const pdf = Math.exp(-v * v / 2) / Math.sqrt(2 * Math.PI);
+    return dy[i] * (cdf + v * pdf);
+  });
+}
+
+/** Largest |got − want| / (|want| + floor): relative error, absolute near zero. */
+function maxError(got: Float32Array, want: Float64Array, floor: number): number {
+  let e = 0;
+  for (let i = 0; i < want.length; i++) {
+    e = Math.max(e, Math.abs(got[i] - want[i]) / (Math.abs(want[i]) + floor));
+  }
+  return e;
+}
+
+function bytes(a: Float32Array): Uint8Array {
+  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+}
+
+Deno.test("BiasSoftmax matches float64 softmax(X + B) for causal biases [H,T,S] and [1,T,S]", () => {
+  const prng = new Prng(11);
+  const [n, h, t, s] = [3, 4, 6, 9];
+  const x = normal(prng, n * h * t * s, 2);
+  for (const bh of [h, 1]) {
+    const b = causalBias(prng, bh, t, s);
+    const y = runOp("BiasSoftmax", { data: x, dims: [n, h, t, s] }, {
+      data: b,
+      dims: [bh, t, s],
+    });
+    const want = biasSoftmaxRef(x, [n, h, t, s], b, [bh, t, s]);
+    // float32 softmax: X + B is rounded, so e^(z − max) carries |z − max|·2^−24 relative error.
+    const e = maxError(y, want, 1e-6);
+    assert(e < 1e-6, `bias [${bh},${t},${s}]: max error ${e}`);
+    for (let i = 0; i < want.length; i++) if (want[i] === 0) assertEquals(y[i], 0); // masked
+  }
+});
+
+Deno.test("BiasSoftmax gives zeros, not NaN, for a row that is entirely -inf", () => {
+  const x = Float32Array.of(1, 2, 3, 4, 5, 6);
+  const b = Float32Array.of(-Infinity, -Infinity, -Infinity, 0, 0, -Infinity);
+  const y = runOp("BiasSoftmax", { data: x, dims: [2, 3] }, { data: b, dims: [2, 3] });
+  assertEquals(Array.from(y.subarray(0, 3)), [0, 0, 0]);
+  assertEquals(y[5], 0);
+  assert(Math.abs(y[3] + y[4] - 1) < 1e-6);
+});
+
+Deno.test("BiasSoftmax rejects a bias that is not a suffix broadcast of X", () => {
+  assertThrows(
+    () =>
+      runOp("BiasSoftmax", { data: new Float32Array(24), dims: [2, 3, 4] }, {
+        data: new Float32Array(8),
+        dims: [2, 4],
+      }),
+    Error,
+    "Cannot run BiasSoftmax as the bias shape [2, 4]",
+  );
+});
+
+Deno.test("SoftmaxGrad matches float64 Y ⊙ (dY − rowsum(dY ⊙ Y))", () => {
+  const prng = new Prng(12);
+  const [rows, s] = [40, 33];
+  const logits = normal(prng, rows * s, 2);
+  const y = Float32Array.from(
+    biasSoftmaxRef(logits, [rows, s], new Float32Array(rows * s), [rows, s]),
+  );
+  const dy = normal(prng, rows * s);
+  const dx = runOp("SoftmaxGrad", { data: dy, dims: [rows, s] }, { data: y, dims: [rows, s] });
+  const want = softmaxGradRef(dy, y, s);
+  // Error relative to the scale of the terms, |Y|·(|dY| + |Σ dY·Y|): float32 rounds dY − Σ.
+  let e = 0;
+  for (let r = 0; r < rows; r++) {
+    let dot = 0;
+    for (let j = 0; j < s; j++) dot += dy[r * s + j] * y[r * s + j];
+    for (let j = 0; j < s; j++) {
+      const i = r * s + j;
+      e = Math.max(e, Math.abs(dx[i] - want[i]) / (y[i] * (Math.abs(dy[i]) + Math.abs(dot))));
+    }
+  }
+  assert(e < 4e-7, `max error ${e}`);
+});
+
+Deno.test("GeluGrad matches float64 dY ⊙ (Φ(x) + x·φ(x)), tails and ±0 included", () => {
+  const prng = new Prng(13);
+  const x = normal(prng, 2000, 3);
+  x.set([0, -0, 6, -6, 9.5, -9.5, 40, -40, Infinity, -Infinity], 0);
+  const dy = normal(prng, 2000);
+  const dx = runOp("GeluGrad", { data: dy, dims: [40, 50] }, { data: x, dims: [40, 50] });
+  const want = geluGradRef(dy, x);
+  want[8] = dy[8]; // x = +inf: GELU' → 1
+  want[9] = 0; // x = −inf: GELU' → 0
+  // Error in GELU'(x) itself (|GELU'| ≤ 1.13), i.e. |ΔdX| / |dY|: float32 rounding of Φ and x·φ.
+  let e = 0;
+  for (let i = 0; i < x.length; i++) e = Math.max(e, Math.abs(dx[i] - want[i]) / Math.abs(dy[i]));
+  assert(e < 4e-7, `max error ${e}`);
+});
+
+Deno.test("native ops give byte-identical outputs on 1 and 2 threads, SSE2 and AVX2", () => {
+  const prng = new Prng(14);
+  // 4·4·47·47 = 35,344 elements: several row blocks, so both threads work; rows of 47 exercise
+  // the padded last group of lanes.
+  const [n, h, t, s] = [4, 4, 47, 47];
+  const dims = [n, h, t, s];
+  const x = normal(prng, n * h * t * s, 2);
+  const bias = { data: causalBias(prng, h, t, s), dims: [h, t, s] };
+  const other = { data: normal(prng, x.length), dims };
+  const cases: [string, NativeTensor, NativeTensor][] = [
+    ["BiasSoftmax", { data: x, dims }, bias],
+    ["SoftmaxGrad", other, { data: runOp("BiasSoftmax", { data: x, dims }, bias), dims }],
+    ["GeluGrad", other, { data: x, dims }],
+  ];
+  for (const [op, a, b] of cases) {
+    const one = bytes(runOp(op, a, b, 1));
+    assertEquals(bytes(runOp(op, a, b, 2)), one, `${op}: 2 threads`);
+    assertEquals(bytes(runOp(op, a, b, 2, "sse2")), one, `${op}: SSE2`);
+  }
+});
+
+Deno.test("NativeSession runs a standard-op graph exactly as onnxruntime-node does", async () => {
+  assertEquals(nativeOrtVersion(), ortVersion());
+  const prng = new Prng(15);
+  const g = new Graph("standard");
+  const x = g.input("x", "float32", [8, 16]);
+  const w = g.initializer("w", "float32", [16, 16], normal(prng, 256));
+  const y = softmax(add(matMul(tanh(x), w), 0.5));
+  g.output(y, "y");
+  g.output(reduceSum(mul(y, x), [1]), "s");
+  const model = g.toModel();
+  const data = normal(prng, 128);
+
+  const node = await Session.create(model, { threads: 1 });
+  const ref = await node.run({ x: tensor("float32", data, [8, 16]) });
+  await node.release();
+  const native = NativeSession.create(model, { threads: 1 });
+  const got = native.run({ x: { data, dims: [8, 16] } });
+  assertEquals(native.inputNames, ["x"]);
+  assertEquals(native.outputNames, ["y", "s"]);
+  native.close();
+  for (const k of ["y", "s"]) {
+    assertEquals(got[k].dims, ref[k].dims);
+    assertEquals(bytes(got[k].data as Float32Array), bytes(ref[k].data as Float32Array), k);
+  }
+});
+
+Deno.test("NativeSession passes int32, int64 and float64 tensors and releases every run", () => {
+  const g = new Graph("types");
+  const i = g.input("i", "int32", [3]);
+  const l = g.input("l", "int64", [3]);
+  const d = g.input("d", "float64", [3]);
+  const f = g.input("f", "float32", [512, 512]);
+  g.output(add(i, i), "i2");
+  g.output(add(l, l), "l2");
+  g.output(add(d, d), "d2");
+  g.output(add(f, 1), "f1"); // 1 MB out per run: 1,000 leaked outputs would be 1 GB
+  const s = NativeSession.create(g.toModel(), { threads: 1 });
+  const feeds = {
+    i: { data: Int32Array.of(9, 1, -2, 3).subarray(1), dims: [3] }, // a view at an offset
+    l: { data: BigInt64Array.of(4n, 5n, -6n), dims: [3] },
+    d: { data: Float64Array.of(0.1, 0.2, 0.3), dims: [3] },
+    f: { data: new Float32Array(512 * 512), dims: [512, 512] },
+  };
+  const out = s.run(feeds);
+  assertEquals(Array.from(out.i2.data as Int32Array), [2, -4, 6]);
+  assertEquals(Array.from(out.l2.data as BigInt64Array), [8n, 10n, -12n]);
+  assertEquals(Array.from(out.d2.data as Float64Array), [0.2, 0.4, 0.6]);
+  assertEquals(out.f1.dims, [512, 512]);
+  for (let k = 0; k < 50; k++) s.run(feeds); // warm the arena
+  const before = Deno.memoryUsage().rss;
+  for (let k = 0; k < 1000; k++) s.run(feeds, ["f1"]);
+  // The copies left for V8 to collect stay far below what 1,000 leaked ORT outputs would hold.
+  const grown = Deno.memoryUsage().rss - before;
+  assert(grown < 256 * 2 ** 20, `RSS grew by ${grown} bytes over 1,000 runs`);
+  const into = { data: new Float32Array(512 * 512), dims: [512, 512] };
+  const written = s.run(feeds, ["f1"], { f1: into });
+  assert(written.f1 === into);
+  assertEquals(into.data[7], 1); // written in place: 0 + 1
+  assertThrows(() => s.run({ nope: feeds.i }), TypeError, 'unknown input "nope"');
+  assertThrows(
+    () => s.run({ i: { data: Int32Array.of(1), dims: [3] } }),
+    TypeError,
+    "shape [3] with 1",
+  );
+  s.close();
+  s.close();
+  assertThrows(() => s.run(feeds), Error, "closed");
+});
+
+Deno.test("NativeSession turns ORT errors into thrown Errors with ORT's message", () => {
+  assertThrows(
+    () => NativeSession.create(Uint8Array.of(1, 2, 3)),
+    Error,
+    "Cannot create a session:",
+  );
+  assertThrows(
+    () => NativeSession.create(opModel("GeluGrad", [2], [2])), // library not registered
+    Error,
+    "GeluGrad",
+  );
+});
