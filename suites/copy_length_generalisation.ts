@@ -141,8 +141,8 @@ const OPTIMIZER: AdamWConfig = { ...ADAMW_DEFAULTS, weightDecay: 0.1, clipNorm: 
 // Budgets, from pilots with seed 0 (string accuracy at L = 20, and at 4× = 80 for Hard-ALiBi):
 // - Hard-ALiBi: 3,000 steps at lr 1e-3 reached 0.95 (0 at 4×); 5,000 at 3e-3 reached 1.0 (0.73 at
 //   4×), and 0.754 median over the three seeds in the full run. More budget did not add margin at
-//   4×: 4,000 steps gave 0.656, 7,000 gave 0.715. Nor did CLAIMS.md's L ≤ 16 (0.605 at 4× = 64) or a
-//   64-token context (0.254).
+//   4×: 4,000 steps gave 0.656, 7,000 gave 0.715. Nor did a 128-token context (0.688), CLAIMS.md's
+//   L ≤ 16 (0.605 at 4× = 64) or a 64-token context (0.254).
 // - RoPE at 3e-3 reached only 0.83–0.88 in 5,000 steps (loss still 0.014); at 1e-3 it reached 1.0
 //   in 3,000. CLAIMS.md §1.4 allows a learning rate per family from {3e-4, 1e-3, 3e-3}.
 // - NoPE (4 layers) and ALiBi reach 1.0 in 3,000 steps at 3e-3; beyond L = 20 they copied nothing
@@ -379,7 +379,11 @@ async function run(ctx: SuiteContext) {
       expected: "pass",
       detail: `Seeds ${seeds.join(", ")}. Thresholds as CLAIMS.md J4 proposes (≥ 0.9 at 2×, ` +
         `≥ 0.7 at 4×), kept after the pilot: 5,000 steps at lr 3e-3 (raised from 3,000 at 1e-3, ` +
-        `which reached 0.73 at 2× and 0 at 4×) gave 0.93 and 0.73.`,
+        `which reached 0.73 at 2× and 0 at 4×) gave 0.93 and 0.73.` + (mult === 4
+          ? " The 4× accuracy sits on a plateau near 0.7, not above it: 7,000 steps gave 0.715 " +
+            "(seed 0), and a change of rounding alone moved the three seeds from 0.754, 0.754, " +
+            '0.793 to 0.512, 0.469, 0.715 (README, "Deviations and known limits").'
+          : ""),
       seeds,
       perSeed: perSeedAt(ha.id, L),
       inconclusive: gateFailed,
