@@ -15,6 +15,7 @@
  */
 import { Prng } from "../fixtures/prng.ts";
 import { buildNativeOps } from "../native/build.ts";
+import { causalBias } from "../onnx/attention_bias.ts";
 import { CUSTOM_DOMAIN } from "../onnx/functions.ts";
 import { Graph, type Value } from "../onnx/graph.ts";
 import { NativeSession, type NativeTensor } from "../onnx/native_session.ts";
@@ -53,12 +54,9 @@ function session(bytes: Uint8Array): NativeSession {
 }
 
 const x: NativeTensor = { data: normal(N * H * T * T), dims: ATT };
+// The causal mask exactly as the models feed it (MASKED = −1e9, not −inf), once per head.
 const causal = new Float32Array(H * T * T);
-for (let h = 0; h < H; h++) {
-  for (let i = 0; i < T; i++) {
-    for (let j = i + 1; j < T; j++) causal[(h * T + i) * T + j] = -Infinity;
-  }
-}
+for (let h = 0; h < H; h++) causal.set(causalBias(T), h * T * T);
 const bias: NativeTensor = { data: causal, dims: [H, T, T] };
 const dy: NativeTensor = { data: normal(N * H * T * T), dims: ATT };
 
