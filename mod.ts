@@ -13,6 +13,8 @@ export { Graph, type Value } from "./onnx/graph.ts";
 export {
   add,
   argMax,
+  biasAttention,
+  biasAttentionGrad,
   concat,
   div,
   exp,
@@ -20,6 +22,7 @@ export {
   type FusedMatMulOptions,
   gather,
   gelu,
+  geluGrad,
   log,
   logSoftmax,
   matMul,
@@ -40,7 +43,13 @@ export { conv1d, crossEntropy, embedding, layerNorm, linear } from "./onnx/nn.ts
 export { applyRope, causalSelfAttention, headBias, ropeTables } from "./onnx/attention.ts";
 export { alibiBias, alibiSlopes, causalBias, hardAlibiBias } from "./onnx/attention_bias.ts";
 /** Custom-domain ops and their portable definitions (ONNX functions). */
-export { CONV1D_IM2COL, CUSTOM_DOMAIN } from "./onnx/functions.ts";
+export {
+  BIAS_ATTENTION,
+  BIAS_ATTENTION_GRAD,
+  CONV1D_IM2COL,
+  CUSTOM_DOMAIN,
+  GELU_GRAD,
+} from "./onnx/functions.ts";
 /** Reverse-mode autodiff over recorded graphs. */
 export { gradients } from "./onnx/autodiff.ts";
 /** The gradient table. */
@@ -83,10 +92,23 @@ export {
   type NativeTensorData,
   ortLibraryPath,
 } from "./onnx/native_session.ts";
-/** Builds the C++ custom-op library (`BiasSoftmax`, `SoftmaxGrad`, `GeluGrad`) with g++. */
+/**
+ * Builds the C++ custom-op library (`BiasAttention`, `BiasAttentionGrad`, `GeluGrad`,
+ * `BiasSoftmax`, `SoftmaxGrad`) with g++.
+ */
 export { buildNativeOps, NATIVE_OPS_LIBRARY } from "./native/build.ts";
-/** ONNX Runtime sessions. */
-export { Session, type Tensor, tensor } from "./onnx/runtime.ts";
+/**
+ * ONNX Runtime sessions, on the portable engine (onnxruntime-node) or, after `useNativeOps`,
+ * the native one (custom ops as C++ kernels).
+ */
+export {
+  nativeOpsLibrary,
+  Session,
+  type SessionOptions,
+  type Tensor,
+  tensor,
+  useNativeOps,
+} from "./onnx/runtime.ts";
 /** The seeded PRNG and seed derivation. */
 export { Prng } from "./fixtures/prng.ts";
 export { dataSeed, deriveSeed, initSeed } from "./fixtures/seeds.ts";

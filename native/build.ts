@@ -3,8 +3,8 @@
  * `.cache/native/libclaimbench_ops.so`, for `onnx/native_session.ts` to register.
  *
  * Flags: `-O2 -fPIC -shared -std=c++17 -ffp-contract=off` and no `-march`, so that every x86-64
- * machine computes the same bits: no FMA contraction, baseline SSE2 code, and an AVX2 path
- * (picked at run time) that performs the same operations in the same order.
+ * machine computes the same bits: no FMA contraction, baseline SSE2 code, and AVX2 and AVX-512F
+ * paths (picked at run time) that perform the same operations in the same order.
  *
  * `deno run --allow-run --allow-read --allow-write native/build.ts` prints the library's path.
  * @module

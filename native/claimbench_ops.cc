@@ -1,25 +1,34 @@
-// claimbench's native custom ops for ONNX Runtime (CPU, float32), domain "ai.claimbench":
+// claimbench's native custom ops for ONNX Runtime (CPU, float32), domain "ai.claimbench". Each
+// has an ONNX function definition in onnx/functions.ts (the portable engine runs those); the
+// kernels here compute the same functions with their own rounding.
 //
+//   BiasAttention(QKV [B, T, 3C], Bias [H, T, T], Scale) -> Y [B, T, C]: multi-head attention
+//     from the packed projections, softmax(Scale·q·kᵀ + Bias[h])·v per head (see "Fused
+//     attention" below), and BiasAttentionGrad(dY, QKV, Bias, Scale) -> dQKV, its gradient.
+//   GeluGrad(dY, X) -> dX = dY * (Phi(x) + x * phi(x)), the derivative of the exact (erf) GELU:
+//     Phi(x) = (1 + erf(x / sqrt 2)) / 2, phi(x) = exp(-x^2 / 2) / sqrt(2 pi).
 //   BiasSoftmax(X [..., T, S], B) -> Y = softmax(X + B) over the last axis. B's shape is a
 //     suffix of X's where every dimension equals X's or is 1, and its last dimension equals S
 //     (e.g. X [batch, H, T, S] with B [H, T, S] or [1, T, S]). B may hold -inf (causal masks).
 //     A row whose every entry of X + B is -inf has no defined softmax; it yields all zeros (not
 //     NaN), so that its SoftmaxGrad is zero too. NaN in a row gives NaN in that row.
 //   SoftmaxGrad(dY, Y) -> dX = Y * (dY - rowsum(dY * Y)) over the last axis.
-//   GeluGrad(dY, X) -> dX = dY * (Phi(x) + x * phi(x)), the derivative of the exact (erf) GELU:
-//     Phi(x) = (1 + erf(x / sqrt 2)) / 2, phi(x) = exp(-x^2 / 2) / sqrt(2 pi).
+//   (BiasSoftmax and SoftmaxGrad are measured in bench/native_ops_bench.ts; the models use
+//   BiasAttention, which does their work inside the attention.)
 //
 // Precision: float32 arithmetic as the standard-op compositions do it (X + B is rounded before
 // the softmax, dY − Σ before the product), with row sums in double; exp and erfc within about
 // 1 ulp. Against a float64 reference the tests measured up to 5.2e-7 relative error in Y (X + B
 // rounded), and up to 1.8e-7 of the terms' scale in the gradients.
 //
-// Determinism: rows are partitioned whole over ORT's intra-op thread pool and each row is summed
-// in a fixed order, so results do not depend on the thread count. exp and erfc are our own
-// (below) rather than libm's, whose x86-64 builds pick FMA variants by CPU at run time. With
-// -ffp-contract=off and no -march, the baseline (SSE2) code and the AVX2 code chosen at run time
-// apply the same IEEE operations in the same order, so every x86-64 machine computes the same
-// bits (the tests compare the two paths).
+// Determinism: work is partitioned whole (rows, or attention heads) over ORT's intra-op thread
+// pool and every element is computed by a fixed sequence of IEEE operations, so results do not
+// depend on the thread count. exp and erfc are our own (below) rather than libm's, whose x86-64
+// builds pick FMA variants by CPU at run time. Kernels are written once over a vector type of 4
+// (SSE2, every x86-64), 8 (AVX2) or 16 (AVX-512F) lanes, picked at run time; lanes only ever hold
+// different elements and reductions go in a fixed order (by position mod 4), and with
+// -ffp-contract=off nothing is fused into an FMA, so every x86-64 machine computes the same
+// bits (the tests compare the paths).
 //
 // Build: g++ -O2 -fPIC -shared -std=c++17 -ffp-contract=off (see native/build.ts). Load with
 // OrtApi::RegisterCustomOpsLibrary_V2, which calls RegisterCustomOps below.
@@ -173,6 +182,7 @@ OrtStatus* Error(const std::string& msg) {
 
 typedef float V4 __attribute__((vector_size(16)));
 typedef float V8 __attribute__((vector_size(32)));
+typedef float V16 __attribute__((vector_size(64)));
 typedef double D4 __attribute__((vector_size(32)));  // row sums, by element position mod 4
 
 #define CB_INLINE inline __attribute__((always_inline))
@@ -181,10 +191,12 @@ typedef double D4 __attribute__((vector_size(32)));  // row sums, by element pos
 // crosses a call boundary compiled without AVX: GCC's ABI note does not apply.
 #pragma GCC diagnostic ignored "-Wpsabi"
 
+// Every lane = v (a broadcast; not 0 + v, which costs an add and turns −0 into +0).
 template <typename V>
 CB_INLINE V Splat(float v) {
-  V r = {};
-  return r + v;
+  V r;
+  for (size_t i = 0; i < sizeof(V) / sizeof(float); ++i) r[i] = v;
+  return r;
 }
 
 template <typename V>
@@ -366,6 +378,9 @@ CB_INLINE void GeluGradRow(const float* dy, const float* x, float* dx, int64_t n
   }
 }
 
+// Vector widths a kernel may run at, chosen once per kernel (CreateKernelV2).
+enum Simd { kSse2 = 0, kAvx2 = 1, kAvx512 = 2 };
+
 // One entry point per (op, width): 0 BiasSoftmax, 1 SoftmaxGrad, 2 GeluGrad.
 void RowSse2(int op, const float* a, const float* b, float* out, int64_t n) {
   if (op == 0) BiasSoftmaxRow<V4>(a, b, out, n);
@@ -378,6 +393,13 @@ __attribute__((target("avx2"))) void RowAvx2(int op, const float* a, const float
   if (op == 0) BiasSoftmaxRow<V8>(a, b, out, n);
   else if (op == 1) SoftmaxGradRow<V8>(a, b, out, n);
   else GeluGradRow<V8>(a, b, out, n);
+}
+
+__attribute__((target("avx512f"))) void RowAvx512(int op, const float* a, const float* b,
+                                                  float* out, int64_t n) {
+  if (op == 0) BiasSoftmaxRow<V16>(a, b, out, n);
+  else if (op == 1) SoftmaxGradRow<V16>(a, b, out, n);
+  else GeluGradRow<V16>(a, b, out, n);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -425,7 +447,7 @@ struct RowJob {
   int64_t lead_dims[16] = {};
   int64_t bias_row_stride[16] = {};
   int op = 0;  // 0 BiasSoftmax, 1 SoftmaxGrad, 2 GeluGrad
-  bool avx2 = false;
+  Simd simd = kSse2;
 };
 
 // Walks X's leading indices row by row (an odometer), keeping B's matching row offset, so a
@@ -460,7 +482,9 @@ void RunBlock(void* data, size_t block) {
   for (int64_t r = r0; r < r1; ++r) {
     const int64_t o = r * job.n;
     const float* b = job.b + (job.op == 0 ? bias.offset * job.n : o);
-    if (job.avx2) {
+    if (job.simd == kAvx512) {
+      RowAvx512(job.op, job.a + o, b, job.out + o, job.n);
+    } else if (job.simd == kAvx2) {
       RowAvx2(job.op, job.a + o, b, job.out + o, job.n);
     } else {
       RowSse2(job.op, job.a + o, b, job.out + o, job.n);
@@ -523,7 +547,7 @@ void SplitRows(const Shape& s, RowJob* job) {
   for (size_t i = 0; i + 1 < s.rank; ++i) job->rows *= s.dims[i];
 }
 
-OrtStatus* ComputeBiasSoftmax(OrtKernelContext* ctx, bool avx2) {
+OrtStatus* ComputeBiasSoftmax(OrtKernelContext* ctx, Simd simd) {
   Io io;
   CB_RETURN_IF_ERROR(ReadInputs(ctx, &io));
   const Shape& xs = io.s0;
@@ -541,7 +565,7 @@ OrtStatus* ComputeBiasSoftmax(OrtKernelContext* ctx, bool avx2) {
   }
   RowJob job;
   job.op = 0;
-  job.avx2 = avx2;
+  job.simd = simd;
   SplitRows(xs, &job);
   job.lead_rank = xs.rank - 1;
   // Row strides of B, counted in rows of length S, aligned with X's leading dims; 0 where B
@@ -564,7 +588,7 @@ OrtStatus* ComputeBiasSoftmax(OrtKernelContext* ctx, bool avx2) {
   return RunRows(ctx, &job);
 }
 
-OrtStatus* ComputeSameShape(OrtKernelContext* ctx, int op, const char* name, bool avx2) {
+OrtStatus* ComputeSameShape(OrtKernelContext* ctx, int op, const char* name, Simd simd) {
   Io io;
   CB_RETURN_IF_ERROR(ReadInputs(ctx, &io));
   bool same = io.s0.rank == io.s1.rank;
@@ -575,12 +599,593 @@ OrtStatus* ComputeSameShape(OrtKernelContext* ctx, int op, const char* name, boo
   }
   RowJob job;
   job.op = op;
-  job.avx2 = avx2;
+  job.simd = simd;
   SplitRows(io.s0, &job);
   job.a = io.in0;
   job.b = io.in1;
   CB_RETURN_IF_ERROR(MakeOutput(ctx, io.s0, &job.out));
   return RunRows(ctx, &job);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fused attention on the packed projections of a transformer layer:
+//
+//   BiasAttention(QKV [B, T, 3C], Bias [H, T, T], Scale) -> Y [B, T, C]
+//   BiasAttentionGrad(dY [B, T, C], QKV, Bias, Scale) -> dQKV [B, T, 3C]
+//
+// QKV's columns are q | k | v, each head-major (C = H·hs): q of head h at token t is
+// QKV[b, t, h·hs .. h·hs + hs). Y = softmax(Scale·q·kᵀ + Bias[h])·v per head, merged back to
+// [B, T, C] the same way; Scale is a float scalar. One task per (b, h) keeps that head's keys
+// and values and a row of weights in L1; nothing of size T × T outlives the task, and no
+// head-major copy of Q, K, V or Y is made.
+//
+// Key j of query row i is skipped where Bias[h, i, j] < kMaskedBias (the models' masks use
+// −1e9): its weight exp(s − max) underflows to exactly 0 in float32 as long as the scores stay
+// below ~1e7 in magnitude, so skipping it changes no bit of Y and no gradient. A row with no key
+// above the threshold is computed in full, as the composition would. Within a row, keys from the
+// first to the last unmasked one are computed (one run for causal, Hard-ALiBi and ALiBi masks).
+//
+// Arithmetic per row, in this order (float32 unless noted): s_j = Σ_d (q_d·Scale)·k_jd
+// (d ascending) + Bias_ij; m = max s; e_j = exp(s_j − m) (Exp above); z = Σ e_j (double, by
+// position mod 4 as the row kernels above); p_j = e_j·float(1/z); y = Σ_j p_j·v_j as two partial
+// sums over alternate keys, added at the end. The gradient recomputes p the same way, then
+// dp_j = Σ_d dy_d·v_jd, c = float(Σ_j p_j·dp_j) (double, by position mod 4),
+// ds_j = p_j·(dp_j − c), dq = (Σ_j ds_j·k_j)·Scale; after all rows, dv_j = Σ_i p_ij·dy_i and
+// dk_j = (Σ_i ds_ij·q_i)·Scale over the rows that computed key j (partial sums as for y).
+// Vector lanes only ever hold different elements, so the SSE2 and AVX2 paths and every thread
+// count give the same bits.
+
+constexpr float kMaskedBias = -1e8f;
+
+// out[d] = Σ_{r = r0..r1} w[r·ws] · rows[r·rs + d] for d in [d0, d0 + NV·W), in registers: two
+// partial sums per lane, over rows r0, r0 + 2, … and r0 + 1, r0 + 3, … (two chains hide the add
+// latency), added at the end.
+template <typename V, int NV>
+CB_INLINE void CombineRows(const float* w, int64_t ws, const float* rows, int64_t rs, int64_t r0,
+                           int64_t r1, int64_t d0, float* out) {
+  constexpr int64_t W = sizeof(V) / sizeof(float);
+  V even[NV], odd[NV];
+  #pragma GCC unroll 4
+  for (int u = 0; u < NV; ++u) even[u] = odd[u] = Splat<V>(0.0f);
+  int64_t r = r0;
+  for (; r + 1 <= r1; r += 2) {
+    const V we = Splat<V>(w[r * ws]);
+    const V wo = Splat<V>(w[(r + 1) * ws]);
+    const float* re = rows + r * rs + d0;
+    const float* ro = re + rs;
+    #pragma GCC unroll 4
+    for (int u = 0; u < NV; ++u) {
+      even[u] = even[u] + Load<V>(re + u * W) * we;
+      odd[u] = odd[u] + Load<V>(ro + u * W) * wo;
+    }
+  }
+  if (r == r1) {
+    const V we = Splat<V>(w[r * ws]);
+    #pragma GCC unroll 4
+    for (int u = 0; u < NV; ++u) even[u] = even[u] + Load<V>(rows + r * rs + d0 + u * W) * we;
+  }
+  #pragma GCC unroll 4
+  for (int u = 0; u < NV; ++u) Store(out + d0 + u * W, even[u] + odd[u]);
+}
+
+// out[0, hs) = Σ_{r = r0..r1} w[r·ws] · rows[r·rs + ·] (0 when r0 > r1), as CombineRows.
+template <typename V>
+CB_INLINE void Combine(const float* w, int64_t ws, const float* rows, int64_t rs, int64_t hs,
+                       int64_t r0, int64_t r1, float* out) {
+  constexpr int64_t W = sizeof(V) / sizeof(float);
+  int64_t d0 = 0;
+  while (d0 + W <= hs) {
+    const int64_t nv = (hs - d0) / W < 4 ? (hs - d0) / W : 4;
+    if (nv == 4) CombineRows<V, 4>(w, ws, rows, rs, r0, r1, d0, out);
+    else if (nv == 3) CombineRows<V, 3>(w, ws, rows, rs, r0, r1, d0, out);
+    else if (nv == 2) CombineRows<V, 2>(w, ws, rows, rs, r0, r1, d0, out);
+    else CombineRows<V, 1>(w, ws, rows, rs, r0, r1, d0, out);
+    d0 += nv * W;
+  }
+  // Dims left over from wide vectors (heads of 6 dims, say), 4 at a time.
+  for (; W > 4 && d0 + 4 <= hs; d0 += 4) CombineRows<V4, 1>(w, ws, rows, rs, r0, r1, d0, out);
+  for (; d0 < hs; ++d0) {  // the same partial sums, one lane
+    float even = 0.0f, odd = 0.0f;
+    for (int64_t r = r0; r <= r1; ++r) {
+      if ((r - r0) % 2 == 0) even = even + rows[r * rs + d0] * w[r * ws];
+      else odd = odd + rows[r * rs + d0] * w[r * ws];
+    }
+    out[d0] = even + odd;
+  }
+}
+
+// One output of Combine: out[0, hs) = Σ_{r = r0..r1} w[r·ws] · rows[r·rs + ·].
+struct CombineJob {
+  const float* w;
+  int64_t ws;
+  const float* rows;
+  int64_t rs;
+  int64_t r0, r1;
+  float* out;
+};
+
+// Two Combines at once, for hs = NV·W: each keeps its own two chains over its own rows (the
+// same operations in the same order as Combine), interleaved so that four chains hide the add
+// latency.
+template <typename V, int NV>
+CB_INLINE void CombinePairRows(const CombineJob& a, const CombineJob& b) {
+  constexpr int64_t W = sizeof(V) / sizeof(float);
+  V ae[NV], ao[NV], be[NV], bo[NV];
+#pragma GCC unroll 4
+  for (int u = 0; u < NV; ++u) ae[u] = ao[u] = be[u] = bo[u] = Splat<V>(0.0f);
+  int64_t ra = a.r0, rb = b.r0;
+  for (; ra + 1 <= a.r1 && rb + 1 <= b.r1; ra += 2, rb += 2) {
+    const V wae = Splat<V>(a.w[ra * a.ws]), wao = Splat<V>(a.w[(ra + 1) * a.ws]);
+    const V wbe = Splat<V>(b.w[rb * b.ws]), wbo = Splat<V>(b.w[(rb + 1) * b.ws]);
+    const float* xa = a.rows + ra * a.rs;
+    const float* xb = b.rows + rb * b.rs;
+#pragma GCC unroll 4
+    for (int u = 0; u < NV; ++u) {
+      ae[u] = ae[u] + Load<V>(xa + u * W) * wae;
+      ao[u] = ao[u] + Load<V>(xa + a.rs + u * W) * wao;
+      be[u] = be[u] + Load<V>(xb + u * W) * wbe;
+      bo[u] = bo[u] + Load<V>(xb + b.rs + u * W) * wbo;
+    }
+  }
+  for (; ra + 1 <= a.r1; ra += 2) {
+    const V we = Splat<V>(a.w[ra * a.ws]), wo = Splat<V>(a.w[(ra + 1) * a.ws]);
+    const float* x = a.rows + ra * a.rs;
+#pragma GCC unroll 4
+    for (int u = 0; u < NV; ++u) {
+      ae[u] = ae[u] + Load<V>(x + u * W) * we;
+      ao[u] = ao[u] + Load<V>(x + a.rs + u * W) * wo;
+    }
+  }
+  for (; rb + 1 <= b.r1; rb += 2) {
+    const V we = Splat<V>(b.w[rb * b.ws]), wo = Splat<V>(b.w[(rb + 1) * b.ws]);
+    const float* x = b.rows + rb * b.rs;
+#pragma GCC unroll 4
+    for (int u = 0; u < NV; ++u) {
+      be[u] = be[u] + Load<V>(x + u * W) * we;
+      bo[u] = bo[u] + Load<V>(x + b.rs + u * W) * wo;
+    }
+  }
+  if (ra == a.r1) {
+    const V we = Splat<V>(a.w[ra * a.ws]);
+#pragma GCC unroll 4
+    for (int u = 0; u < NV; ++u) ae[u] = ae[u] + Load<V>(a.rows + ra * a.rs + u * W) * we;
+  }
+  if (rb == b.r1) {
+    const V we = Splat<V>(b.w[rb * b.ws]);
+#pragma GCC unroll 4
+    for (int u = 0; u < NV; ++u) be[u] = be[u] + Load<V>(b.rows + rb * b.rs + u * W) * we;
+  }
+#pragma GCC unroll 4
+  for (int u = 0; u < NV; ++u) {
+    Store(a.out + u * W, ae[u] + ao[u]);
+    Store(b.out + u * W, be[u] + bo[u]);
+  }
+}
+
+// Combine(a) and Combine(b), interleaved where a head's dims are one or two vectors.
+template <typename V>
+CB_INLINE void CombinePair(const CombineJob& a, const CombineJob& b, int64_t hs) {
+  constexpr int64_t W = sizeof(V) / sizeof(float);
+  if (hs == W) {
+    CombinePairRows<V, 1>(a, b);
+  } else if (hs == 2 * W) {
+    CombinePairRows<V, 2>(a, b);
+  } else {
+    Combine<V>(a.w, a.ws, a.rows, a.rs, hs, a.r0, a.r1, a.out);
+    Combine<V>(b.w, b.ws, b.rows, b.rs, hs, b.r0, b.r1, b.out);
+  }
+}
+
+// s[j] = Σ_d a[d] · bt[d·ld + j] for NC groups of W keys from j: two partial sums per lane, over
+// the even and the odd d (independent chains), added at the end.
+template <typename V, int NC>
+CB_INLINE void DotGroups(const float* a, const float* bt, int64_t ld, int64_t hs, int64_t j,
+                         float* s) {
+  constexpr int64_t W = sizeof(V) / sizeof(float);
+  V even[NC], odd[NC];
+#pragma GCC unroll 4
+  for (int c = 0; c < NC; ++c) even[c] = odd[c] = Splat<V>(0.0f);
+  int64_t d = 0;
+  for (; d + 1 < hs; d += 2) {
+    const V ae = Splat<V>(a[d]);
+    const V ao = Splat<V>(a[d + 1]);
+    const float* be = bt + d * ld + j;
+    const float* bo = be + ld;
+#pragma GCC unroll 4
+    for (int c = 0; c < NC; ++c) {
+      even[c] = even[c] + Load<V>(be + c * W) * ae;
+      odd[c] = odd[c] + Load<V>(bo + c * W) * ao;
+    }
+  }
+  if (d < hs) {
+    const V ae = Splat<V>(a[d]);
+#pragma GCC unroll 4
+    for (int c = 0; c < NC; ++c) even[c] = even[c] + Load<V>(bt + d * ld + j + c * W) * ae;
+  }
+#pragma GCC unroll 4
+  for (int c = 0; c < NC; ++c) Store(s + j + c * W, even[c] + odd[c]);
+}
+
+// As DotGroups over [lo, hi]. bt's rows are padded so that the last group may read, and s be
+// written, up to W − 1 entries past hi.
+template <typename V>
+CB_INLINE void RowDots(const float* a, const float* bt, int64_t ld, int64_t hs, int64_t lo,
+                       int64_t hi, float* s) {
+  constexpr int64_t W = sizeof(V) / sizeof(float);
+  int64_t j = lo;
+  for (; j + 4 * W <= hi + 1; j += 4 * W) DotGroups<V, 4>(a, bt, ld, hs, j, s);
+  const int64_t left = (hi + 1 - j + W - 1) / W;  // groups still to do, 0..4
+  if (left == 4) DotGroups<V, 4>(a, bt, ld, hs, j, s);
+  else if (left == 3) DotGroups<V, 3>(a, bt, ld, hs, j, s);
+  else if (left == 2) DotGroups<V, 2>(a, bt, ld, hs, j, s);
+  else if (left == 1) DotGroups<V, 1>(a, bt, ld, hs, j, s);
+}
+
+// The largest lane of v (exact, so the order of the pairwise steps does not matter).
+template <typename V>
+CB_INLINE float MaxLane(const V& lanes) {
+  V v = lanes;
+  using VI = decltype(v < v);
+  constexpr int W = sizeof(V) / sizeof(float);
+  for (int half = W / 2; half >= 1; half /= 2) {
+    VI idx;
+    for (int l = 0; l < W; ++l) idx[l] = l ^ half;
+    const V o = __builtin_shuffle(v, idx);
+    v = o > v ? o : v;
+  }
+  return v[0];
+}
+
+// The first n lanes of v (n ≥ 1), the others `pad`.
+template <typename V>
+CB_INLINE V Keep(const V& v, int64_t n, float pad) {
+  using VI = decltype(v < v);
+  VI lane;
+  for (size_t l = 0; l < sizeof(V) / sizeof(float); ++l) lane[l] = static_cast<int>(l);
+  return lane < static_cast<int>(n) ? v : Splat<V>(pad);
+}
+
+// p[lo, hi] = softmax(p + bias) over [lo, hi], in place: the scores plus the bias row, their
+// maximum, e = exp(· − max), z = Σ e in double by position mod 4, p = e · float(1/z). Whole
+// groups of W run past hi into the row's padding, which is scratch. bias may be read up to
+// bias[bias_end − 1].
+template <typename V>
+CB_INLINE void SoftmaxInPlace(float* p, const float* bias, int64_t bias_end, int64_t lo,
+                              int64_t hi) {
+  constexpr int64_t W = sizeof(V) / sizeof(float);
+  const float inf = HUGE_VALF;
+  V mv = Splat<V>(-inf);
+  int64_t j = lo;
+  for (; j + W <= hi + 1; j += W) {
+    const V z = Load<V>(p + j) + Load<V>(bias + j);
+    Store(p + j, z);
+    mv = z > mv ? z : mv;
+  }
+  if (j <= hi) {  // p's row is padded; the bias row is read past hi only within the tensor
+    const V b = j + W <= bias_end ? Load<V>(bias + j) : LoadTail<V>(bias + j, bias_end - j, 0.0f);
+    const V z = Keep(Load<V>(p + j) + b, hi + 1 - j, -inf);
+    Store(p + j, z);
+    mv = z > mv ? z : mv;
+  }
+  const float m = MaxLane(mv);
+  D4 acc = {};
+  for (j = lo; j <= hi; j += W) {  // the tail's padding holds −inf: exp gives 0
+    const V e = Exp(Load<V>(p + j) - m);
+    Store(p + j, e);
+    Accumulate(acc, e);
+  }
+  const V inv = Splat<V>(static_cast<float>(1.0 / SumLanes(acc)));
+  for (j = lo; j <= hi; j += W) Store(p + j, Load<V>(p + j) * inv);
+}
+
+struct AttentionJob {
+  int64_t B = 0, H = 0, T = 0, hs = 0;
+  int64_t ld = 0;  // padded row length of the scratch rows: T + 16 (one vector of 16 past T)
+  float scale = 1.0f;
+  const float* qkv = nullptr;   // [B, T, 3C]
+  const float* bias = nullptr;  // [H, T, T]
+  const float* dy = nullptr;    // [B, T, C]; gradient only
+  float* y = nullptr;           // forward: Y [B, T, C]; gradient: dQKV [B, T, 3C]
+  // [H·T] each: the first and last key computed per query row; the first and last query row
+  // that computes each key.
+  const int32_t* lo = nullptr;
+  const int32_t* hi = nullptr;
+  const int32_t* ilo = nullptr;
+  const int32_t* ihi = nullptr;
+  Simd simd = kSse2;
+};
+
+// A task's scratch: Kᵀ and Vᵀ [hs, ld] (zero padded), two rows of Q·Scale [2, hs], and the
+// weights P and their gradient dS [T, ld] (two rows of P in the forward).
+struct AttentionScratch {
+  float* kt;
+  float* vt;
+  float* qs;
+  float* p;
+  float* ds;
+};
+
+// Query row i of one head: its weights p (into P's row i for the gradient, else row i mod 2),
+// and for the gradient ds = p·(dp − c) into dS's row i. Returns where p went.
+template <typename V>
+CB_INLINE const float* RowWeights(const AttentionJob& job, const AttentionScratch& w,
+                                  const float* q, const float* bias, const float* dy, int64_t i,
+                                  int64_t l, int64_t u) {
+  constexpr int64_t W = sizeof(V) / sizeof(float);
+  const int64_t T = job.T, hs = job.hs, ld = job.ld, C = job.H * hs, rs = 3 * C;
+  const bool grad = dy != nullptr;
+  float* p = w.p + (grad ? i : i % 2) * ld;
+  float* qs = w.qs + (i % 2) * hs;
+  for (int64_t d = 0; d < hs; ++d) qs[d] = q[i * rs + d] * job.scale;
+  RowDots<V>(qs, w.kt, ld, hs, l, u, p);
+  SoftmaxInPlace<V>(p, bias + i * T, T * T - i * T, l, u);
+  if (!grad) return p;
+  // dp_j = dy_i · v_j (in dS's row), c = Σ_j p_j·dp_j, ds_j = p_j·(dp_j − c).
+  float* ds = w.ds + i * ld;
+  RowDots<V>(dy + i * C, w.vt, ld, hs, l, u, ds);
+  D4 acc = {};
+  int64_t j = l;
+  for (; j + W <= u + 1; j += W) Accumulate(acc, Load<V>(p + j) * Load<V>(ds + j));
+  if (j <= u) Accumulate(acc, Keep(Load<V>(p + j) * Load<V>(ds + j), u + 1 - j, 0.0f));
+  const float c = static_cast<float>(SumLanes(acc));
+  for (j = l; j <= u; j += W) Store(ds + j, Load<V>(p + j) * (Load<V>(ds + j) - c));
+  return p;
+}
+
+template <typename V>
+CB_INLINE const float* RowWeightsAnyWidth(const AttentionJob& job, const AttentionScratch& w,
+                                          const float* q, const float* bias, const float* dy,
+                                          int64_t i, int64_t l, int64_t u) {
+  // Short rows (windowed heads) waste most of a 16-lane vector: they go 8 lanes at a time.
+  if (sizeof(V) > sizeof(V8) && u - l < 8) return RowWeights<V8>(job, w, q, bias, dy, i, l, u);
+  return RowWeights<V>(job, w, q, bias, dy, i, l, u);
+}
+
+// V: the vectors along the keys (scores, weights); VC: along a head's dims (the sums over keys
+// or rows). Every element is computed the same way at any width.
+template <typename V, typename VC>
+CB_INLINE void AttentionHead(const AttentionJob& job, int64_t task, const AttentionScratch& w) {
+  const int64_t T = job.T, hs = job.hs, ld = job.ld, h = task % job.H, b = task / job.H;
+  const int64_t C = job.H * hs, rs = 3 * C;  // row stride of QKV
+  const float* q = job.qkv + b * T * rs + h * hs;
+  const float* k = q + C;
+  const float* v = q + 2 * C;
+  const float* bias = job.bias + h * T * T;
+  const int32_t* lo = job.lo + h * T;
+  const int32_t* hi = job.hi + h * T;
+  const bool grad = job.dy != nullptr;
+  for (int64_t j = 0; j < T; ++j) {
+    for (int64_t d = 0; d < hs; ++d) w.kt[d * ld + j] = k[j * rs + d];
+  }
+  if (grad) {
+    for (int64_t j = 0; j < T; ++j) {
+      for (int64_t d = 0; d < hs; ++d) w.vt[d * ld + j] = v[j * rs + d];
+    }
+  }
+  // Forward: Y's rows; gradient: dQ's rows in dQKV, and dY's.
+  float* out = job.y + (grad ? b * T * rs : b * T * C) + h * hs;
+  const int64_t os = grad ? rs : C;
+  const float* dy = grad ? job.dy + b * T * C + h * hs : nullptr;
+  // Rows two at a time: their sums over keys (Y's rows, or dQ's) are interleaved.
+  for (int64_t i = 0; i < T; i += 2) {
+    const int64_t n = i + 1 < T ? 2 : 1;
+    CombineJob sums[2];
+    for (int64_t r = 0; r < n; ++r) {
+      const int64_t l = lo[i + r], u = hi[i + r];
+      const float* p = RowWeightsAnyWidth<V>(job, w, q, bias, dy, i + r, l, u);
+      sums[r] = grad ? CombineJob{w.ds + (i + r) * ld, 1, k, rs, l, u, out + (i + r) * os}
+                     : CombineJob{p, 1, v, rs, l, u, out + (i + r) * os};
+    }
+    if (n == 2) {
+      CombinePair<VC>(sums[0], sums[1], hs);
+    } else {
+      const CombineJob& c = sums[0];
+      Combine<VC>(c.w, c.ws, c.rows, c.rs, hs, c.r0, c.r1, c.out);
+    }
+    if (grad) {
+      for (int64_t r = 0; r < n; ++r) {
+        float* dq = out + (i + r) * os;
+        for (int64_t d = 0; d < hs; ++d) dq[d] = dq[d] * job.scale;
+      }
+    }
+  }
+  if (!grad) return;
+  const int32_t* ilo = job.ilo + h * T;
+  const int32_t* ihi = job.ihi + h * T;
+  for (int64_t j = 0; j < T; ++j) {
+    float* dk = out + j * os + C;
+    CombinePair<VC>({w.ds + j, ld, q, rs, ilo[j], ihi[j], dk},
+                    {w.p + j, ld, dy, C, ilo[j], ihi[j], out + j * os + 2 * C}, hs);
+    for (int64_t d = 0; d < hs; ++d) dk[d] = dk[d] * job.scale;
+  }
+}
+
+void AttentionHeadSse2(const AttentionJob& job, int64_t task, const AttentionScratch& w) {
+  AttentionHead<V4, V4>(job, task, w);
+}
+
+__attribute__((target("avx2"))) void AttentionHeadAvx2(const AttentionJob& job, int64_t task,
+                                                        const AttentionScratch& w) {
+  AttentionHead<V8, V8>(job, task, w);
+}
+
+// 16 keys per vector; a head's dims in vectors of 16 where they fill them, else of 8.
+__attribute__((target("avx512f"))) void AttentionHeadAvx512(const AttentionJob& job, int64_t task,
+                                                            const AttentionScratch& w) {
+  if (job.hs % 16 == 0) {
+    AttentionHead<V16, V16>(job, task, w);
+  } else {
+    AttentionHead<V16, V8>(job, task, w);
+  }
+}
+
+// Per-thread scratch, kept between calls (ORT's pool threads live as long as the session).
+struct ScratchBuffer {
+  float* data = nullptr;
+  size_t size = 0;
+  ~ScratchBuffer() { std::free(data); }
+  float* Get(size_t count) {
+    if (count > size) {
+      std::free(data);
+      data = static_cast<float*>(std::malloc(count * sizeof(float)));
+      if (data == nullptr) std::abort();
+      size = count;
+    }
+    return data;
+  }
+};
+
+void RunAttentionTask(void* data, size_t task) {
+  const AttentionJob& job = *static_cast<const AttentionJob*>(data);
+  const int64_t T = job.T, hs = job.hs, ld = job.ld;
+  const int64_t rows = job.dy != nullptr ? T : 2;
+  thread_local ScratchBuffer scratch;
+  float* buf = scratch.Get(static_cast<size_t>(2 * hs * ld + 2 * hs + 2 * rows * ld));
+  AttentionScratch w{};
+  w.kt = buf;
+  w.vt = buf + hs * ld;
+  w.qs = w.vt + hs * ld;
+  w.p = w.qs + 2 * hs;
+  w.ds = w.p + rows * ld;
+  // RowDots reads Kᵀ's and Vᵀ's padding, which must be finite; P and dS are written before
+  // they are read.
+  for (int64_t d = 0; d < 2 * hs; ++d) {
+    for (int64_t j = T; j < ld; ++j) w.kt[d * ld + j] = 0.0f;
+  }
+  if (job.simd == kAvx512) {
+    AttentionHeadAvx512(job, static_cast<int64_t>(task), w);
+  } else if (job.simd == kAvx2) {
+    AttentionHeadAvx2(job, static_cast<int64_t>(task), w);
+  } else {
+    AttentionHeadSse2(job, static_cast<int64_t>(task), w);
+  }
+}
+
+OrtStatus* GetInputData(OrtKernelContext* ctx, size_t index, const char* what, Shape* shape,
+                        const float** data) {
+  const OrtValue* v = nullptr;
+  CB_RETURN_IF_ERROR(g_api.KernelContext_GetInput(ctx, index, &v));
+  if (v == nullptr) return Error(std::string("Cannot run claimbench op as ") + what + " is missing");
+  CB_RETURN_IF_ERROR(GetShape(v, shape, what));
+  void* p = nullptr;
+  CB_RETURN_IF_ERROR(g_api.GetTensorMutableData(const_cast<OrtValue*>(v), &p));
+  *data = static_cast<const float*>(p);
+  return nullptr;
+}
+
+OrtStatus* MakeOutputAt(OrtKernelContext* ctx, size_t index, const Shape& shape, float** out) {
+  OrtValue* v = nullptr;
+  CB_RETURN_IF_ERROR(g_api.KernelContext_GetOutput(ctx, index, shape.dims, shape.rank, &v));
+  void* p = nullptr;
+  CB_RETURN_IF_ERROR(g_api.GetTensorMutableData(v, &p));
+  *out = static_cast<float*>(p);
+  return nullptr;
+}
+
+// The key range of every query row of every head, and the query rows of every key. Ranges
+// that do not grow with the row (both ends non-decreasing) would not make each key's rows one
+// run: then every row computes every key (masked weights are exactly 0). `ranges` holds 4·H·T.
+void AttentionRanges(const float* bias, int64_t H, int64_t T, int32_t* ranges) {
+  const int64_t rows = H * T;
+  int32_t* lo = ranges;
+  int32_t* hi = ranges + rows;
+  int32_t* ilo = ranges + 2 * rows;
+  int32_t* ihi = ranges + 3 * rows;
+  bool monotone = true;
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* b = bias + r * T;
+    int64_t first = 0, last = T - 1;
+    while (first < T && !(b[first] >= kMaskedBias)) ++first;
+    while (last >= 0 && !(b[last] >= kMaskedBias)) --last;
+    if (first > last) first = 0, last = T - 1;  // every key masked: compute the row in full
+    lo[r] = static_cast<int32_t>(first);
+    hi[r] = static_cast<int32_t>(last);
+    if (r % T != 0 && (lo[r] < lo[r - 1] || hi[r] < hi[r - 1])) monotone = false;
+  }
+  if (!monotone) {
+    for (int64_t r = 0; r < rows; ++r) lo[r] = 0, hi[r] = static_cast<int32_t>(T - 1);
+  }
+  for (int64_t h = 0; h < H; ++h) {
+    for (int64_t j = 0; j < T; ++j) {
+      int32_t i0 = static_cast<int32_t>(T), i1 = -1;
+      for (int64_t i = 0; i < T; ++i) {
+        if (lo[h * T + i] <= j && j <= hi[h * T + i]) {
+          if (i0 > i) i0 = static_cast<int32_t>(i);
+          i1 = static_cast<int32_t>(i);
+        }
+      }
+      ilo[h * T + j] = i0;
+      ihi[h * T + j] = i1;
+    }
+  }
+}
+
+OrtStatus* ComputeAttention(OrtKernelContext* ctx, bool grad, Simd simd) {
+  const char* name = grad ? "BiasAttentionGrad" : "BiasAttention";
+  const size_t first = grad ? 1 : 0;  // BiasAttentionGrad's inputs start with dY
+  Shape xs, bs, ss, dys;
+  AttentionJob job;
+  const float* scale = nullptr;
+  CB_RETURN_IF_ERROR(GetInputData(ctx, first + 0, "QKV", &xs, &job.qkv));
+  CB_RETURN_IF_ERROR(GetInputData(ctx, first + 1, "Bias", &bs, &job.bias));
+  CB_RETURN_IF_ERROR(GetInputData(ctx, first + 2, "Scale", &ss, &scale));
+  if (grad) CB_RETURN_IF_ERROR(GetInputData(ctx, 0, "dY", &dys, &job.dy));
+  if (bs.rank != 3 || bs.dims[1] != bs.dims[2] || bs.dims[0] < 1) {
+    return Error(std::string("Cannot run ") + name + " as Bias must be [H, T, T]: current shape is " +
+                 ShapeString(bs));
+  }
+  job.H = bs.dims[0];
+  job.T = bs.dims[1];
+  if (xs.rank != 3 || xs.dims[1] != job.T || xs.dims[2] % (3 * job.H) != 0) {
+    return Error(std::string("Cannot run ") + name + " as QKV must be [B, " +
+                 std::to_string(job.T) + ", 3·" + std::to_string(job.H) +
+                 "·hs] for Bias " + ShapeString(bs) + ": current shape is " + ShapeString(xs));
+  }
+  job.B = xs.dims[0];
+  job.hs = xs.dims[2] / (3 * job.H);
+  const int64_t C = job.H * job.hs;
+  if (grad && (dys.rank != 3 || dys.dims[0] != job.B || dys.dims[1] != job.T || dys.dims[2] != C)) {
+    return Error(std::string("Cannot run ") + name + " as dY must be [" + std::to_string(job.B) +
+                 ", " + std::to_string(job.T) + ", " + std::to_string(C) +
+                 "]: current shape is " + ShapeString(dys));
+  }
+  int64_t scale_count = 1;
+  for (size_t i = 0; i < ss.rank; ++i) scale_count *= ss.dims[i];
+  if (scale_count != 1) {
+    return Error(std::string("Cannot run ") + name + " as Scale must hold one value: shape is " +
+                 ShapeString(ss));
+  }
+  job.scale = *scale;
+  job.simd = simd;
+  job.ld = job.T + 16;
+  Shape ys = xs;
+  if (!grad) ys.dims[2] = C;
+  OrtStatus* st = MakeOutputAt(ctx, 0, ys, &job.y);
+  const int64_t tasks = job.B * job.H;
+  if (st != nullptr || tasks == 0 || job.T == 0 || job.hs == 0) {
+    if (st == nullptr && grad) {  // nothing to compute, but dQKV must still be defined
+      int64_t n = 1;
+      for (size_t i = 0; i < ys.rank; ++i) n *= ys.dims[i];
+      for (int64_t e = 0; e < n; ++e) job.y[e] = 0.0f;
+    }
+    return st;
+  }
+  const size_t rows = static_cast<size_t>(job.H * job.T);
+  int32_t* ranges = static_cast<int32_t*>(std::malloc(sizeof(int32_t) * 4 * rows));
+  if (ranges == nullptr) return Error(std::string("Cannot run ") + name + ": out of memory");
+  AttentionRanges(job.bias, job.H, job.T, ranges);
+  job.lo = ranges;
+  job.hi = ranges + rows;
+  job.ilo = ranges + 2 * rows;
+  job.ihi = ranges + 3 * rows;
+  if (tasks == 1 || g_api.KernelContext_ParallelFor == nullptr) {
+    for (int64_t t = 0; t < tasks; ++t) RunAttentionTask(&job, static_cast<size_t>(t));
+  } else {
+    st = g_api.KernelContext_ParallelFor(ctx, RunAttentionTask, static_cast<size_t>(tasks), 0,
+                                         &job);
+  }
+  std::free(ranges);
+  return st;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -590,6 +1195,8 @@ struct OpDef {
   OrtCustomOp op;  // first member, so an OrtCustomOp* is an OpDef*
   const char* name;
   int code;
+  size_t inputs;
+  size_t outputs;
 };
 
 const OpDef* Def(const OrtCustomOp* op) { return reinterpret_cast<const OpDef*>(op); }
@@ -597,26 +1204,31 @@ const OpDef* Def(const OrtCustomOp* op) { return reinterpret_cast<const OpDef*>(
 const char* GetName(const OrtCustomOp* op) { return Def(op)->name; }
 const char* GetExecutionProviderType(const OrtCustomOp*) { return nullptr; }  // CPU
 int GetType(const OrtCustomOp*, size_t) { return kElementFloat; }
-size_t GetInputTypeCount(const OrtCustomOp*) { return 2; }
-size_t GetOutputTypeCount(const OrtCustomOp*) { return 1; }
+size_t GetInputTypeCount(const OrtCustomOp* op) { return Def(op)->inputs; }
+size_t GetOutputTypeCount(const OrtCustomOp* op) { return Def(op)->outputs; }
 int GetCharacteristic(const OrtCustomOp*, size_t) { return kRequired; }
 int GetInputMemoryType(const OrtCustomOp*, size_t) { return kMemTypeDefault; }
 int GetVariadicMinArity(const OrtCustomOp*) { return 1; }
 int GetVariadicHomogeneity(const OrtCustomOp*) { return 1; }
 
-// A kernel: its op and the vector width it runs at, fixed when ORT creates it. AVX2 where the
-// CPU (and OS) has it, unless CLAIMBENCH_NATIVE_SIMD=sse2 (tests use it to compare the paths).
+// A kernel: its op and the vector width it runs at, fixed when ORT creates it: the widest the
+// CPU (and OS) has, AVX-512F, AVX2 or SSE2, capped by CLAIMBENCH_NATIVE_SIMD=sse2 or avx2 (the
+// tests use it to compare the paths, which compute the same bits).
 struct Kernel {
   const OpDef* def;
-  bool avx2;
+  Simd simd;
 };
 
 OrtStatus* CreateKernelV2(const OrtCustomOp* op, const OrtApi*, const OrtKernelInfo*,
                           void** kernel) {
   __builtin_cpu_init();
-  const char* simd = std::getenv("CLAIMBENCH_NATIVE_SIMD");
-  const bool sse2 = simd != nullptr && std::strcmp(simd, "sse2") == 0;
-  *kernel = new Kernel{Def(op), !sse2 && __builtin_cpu_supports("avx2")};
+  const char* cap = std::getenv("CLAIMBENCH_NATIVE_SIMD");
+  Simd simd = __builtin_cpu_supports("avx512f") ? kAvx512
+              : __builtin_cpu_supports("avx2")  ? kAvx2
+                                                : kSse2;
+  if (cap != nullptr && std::strcmp(cap, "sse2") == 0) simd = kSse2;
+  if (cap != nullptr && std::strcmp(cap, "avx2") == 0 && simd > kAvx2) simd = kAvx2;
+  *kernel = new Kernel{Def(op), simd};
   return nullptr;
 }
 
@@ -626,11 +1238,13 @@ OrtStatus* KernelComputeV2(void* kernel, OrtKernelContext* ctx) {
   const Kernel& k = *static_cast<const Kernel*>(kernel);
   switch (k.def->code) {
     case 0:
-      return ComputeBiasSoftmax(ctx, k.avx2);
+      return ComputeBiasSoftmax(ctx, k.simd);
     case 1:
-      return ComputeSameShape(ctx, 1, k.def->name, k.avx2);
+      return ComputeSameShape(ctx, 1, k.def->name, k.simd);
+    case 2:
+      return ComputeSameShape(ctx, 2, k.def->name, k.simd);
     default:
-      return ComputeSameShape(ctx, 2, k.def->name, k.avx2);
+      return ComputeAttention(ctx, k.def->code == 4, k.simd);
   }
 }
 
@@ -666,9 +1280,11 @@ constexpr OrtCustomOp MakeOp() {
 }
 
 const OpDef kOps[] = {
-    {MakeOp(), "BiasSoftmax", 0},
-    {MakeOp(), "SoftmaxGrad", 1},
-    {MakeOp(), "GeluGrad", 2},
+    {MakeOp(), "BiasSoftmax", 0, 2, 1},
+    {MakeOp(), "SoftmaxGrad", 1, 2, 1},
+    {MakeOp(), "GeluGrad", 2, 2, 1},
+    {MakeOp(), "BiasAttention", 3, 3, 1},
+    {MakeOp(), "BiasAttentionGrad", 4, 4, 1},
 };
 
 constexpr const char* kDomain = "ai.claimbench";

@@ -1,6 +1,5 @@
 /**
- * Causal multi-head self-attention, composed from primitive ops (no gradient rules of its own),
- * with the position information of "Repeat After Me" (Jelassi et al. 2024, CLAIMS.md §1.2) as
+ * Causal multi-head self-attention with the position information of "Repeat After Me" (Jelassi et al. 2024, CLAIMS.md §1.2) as
  * either a constant additive bias per head (causal mask, ALiBi, Hard-ALiBi; built from
  * `onnx/attention_bias.ts`) or rotary embeddings on a fraction of each head's dims (GPT-NeoX).
  *
@@ -9,14 +8,30 @@
  *   a = softmax(q·kᵀ/√hs + bias)                       [B, H, T, T]
  *   y = merge(a·v)·W_proj + b_proj                     [B, T, C]
  *
- * One fused QKV projection, one transpose to head-major before the split, and MatMuls batched
- * over [B, H] keep nodes and data movement few: in ORT the scale folds into the score MatMul
- * and kᵀ into a transposed MatMul. (A time-major layout whose head views fold into ORT's
- * `FusedMatMul` too measured no faster: the strided MatMuls lose what the transposes save.)
+ * With a bias (every scheme but RoPE), the part between the projections is one custom op,
+ * `BiasAttention` (`onnx/functions.ts`): its ONNX definition is exactly the composition below,
+ * so the portable engine computes the same bits as before the op existed, while the native
+ * engine runs each head inside the cache (`native/claimbench_ops.cc`). RoPE rotates q and k
+ * between the projection and the scores, so it keeps the composition.
+ *
+ * The composition: one fused QKV projection, one transpose to head-major before the split, and
+ * MatMuls batched over [B, H] keep nodes and data movement few: in ORT the scale folds into the
+ * score MatMul and kᵀ into a transposed MatMul. (A time-major layout whose head views fold into
+ * ORT's `FusedMatMul` too measured no faster: the strided MatMuls lose what the transposes save.)
  * @module
  */
 import { type DType, type Graph, staticShape, type Value } from "./graph.ts";
-import { add, matMul, mul, reshape, softmax, split, transpose } from "./ops.ts";
+import {
+  add,
+  biasAttention,
+  expand,
+  matMul,
+  mul,
+  reshape,
+  softmax,
+  split,
+  transpose,
+} from "./ops.ts";
 
 /** The weights of one attention layer; C = model width. */
 export interface AttentionParams {
@@ -123,6 +138,14 @@ export function applyRope(x: Value, r: RopeTables): Value {
   return add(mul(x, r.cos), mul(matMul(x, r.rotate), r.sin));
 }
 
+/** softmax(scale·q·kᵀ + bias)·v from primitive ops, as BiasAttention's definition. */
+function composedAttention(q: Value, k: Value, v: Value, bias: Value, scale: number): Value {
+  const kt = transpose(k, [0, 1, 3, 2]); // [B, H, hs, T]
+  const scores = matMul(mul(q, scale), kt); // [B, H, T, T]
+  const att = softmax(add(scores, bias), { axis: -1 }); // [B, H, T, T]
+  return matMul(att, v); // [B, H, T, hs]
+}
+
 /** Causal multi-head self-attention of x [B, T, C] → [B, T, C]. */
 export function causalSelfAttention(x: Value, p: AttentionParams, opts: AttentionOptions): Value {
   const [B, T, C] = staticShape(x, "apply self-attention");
@@ -140,16 +163,18 @@ export function causalSelfAttention(x: Value, p: AttentionParams, opts: Attentio
     );
   }
   const qkv = add(matMul(reshape(x, [B * T, C]), p.qkvW), p.qkvB); // [B·T, 3C]
+  if (!opts.rope) {
+    const perHead = bias[0] === H ? opts.bias : expand(opts.bias, [H, T, T]); // [H, T, T]
+    const y = biasAttention(reshape(qkv, [B, T, 3 * C]), perHead, 1 / Math.sqrt(hs)); // [B, T, C]
+    return reshape(add(matMul(reshape(y, [B * T, C]), p.projW), p.projB), [B, T, C]);
+  }
   const heads = transpose(reshape(qkv, [B, T, 3 * H, hs]), [0, 2, 1, 3]); // [B, 3H, T, hs]
   let [q, k, v] = split(heads, [H, H, H], 1); // [B, H, T, hs]
   if (opts.rope) {
     q = applyRope(q, opts.rope);
     k = applyRope(k, opts.rope);
   }
-  const kt = transpose(k, [0, 1, 3, 2]); // [B, H, hs, T]
-  const scores = matMul(mul(q, 1 / Math.sqrt(hs)), kt); // [B, H, T, T]
-  const att = softmax(add(scores, opts.bias), { axis: -1 }); // [B, H, T, T]
-  const y = matMul(att, v); // [B, H, T, hs]
+  const y = composedAttention(q, k, v, opts.bias, 1 / Math.sqrt(hs)); // [B, H, T, hs]
   const merged = reshape(transpose(y, [0, 2, 1, 3]), [B * T, C]); // [B·T, C]
   return reshape(add(matMul(merged, p.projW), p.projB), [B, T, C]);
 }

@@ -4,7 +4,7 @@
  * definition where the runtime can load them; the definition here stays the reference.
  * @module
  */
-import type { FunctionData } from "./proto.ts";
+import type { AttrValue, FunctionData, NodeData } from "./proto.ts";
 
 /** The ONNX domain of claimbench's own ops. */
 export const CUSTOM_DOMAIN = "ai.claimbench";
@@ -43,5 +43,151 @@ export const CONV1D_IM2COL: FunctionData = {
     { opType: "MatMul", inputs: ["Cols", "W"], outputs: ["Lin"] },
     { opType: "Add", inputs: ["Lin", "B"], outputs: ["Biased"] },
     { opType: "Reshape", inputs: ["Biased", "OutShape"], outputs: ["Y"] },
+  ],
+};
+
+const int64 = (...values: number[]): AttrValue => {
+  const raw = new Uint8Array(8 * values.length);
+  const view = new DataView(raw.buffer);
+  values.forEach((v, i) => view.setBigInt64(8 * i, BigInt(v), true));
+  return { kind: "tensor", value: { dtype: "int64", dims: [values.length], raw } };
+};
+
+const node = (
+  opType: string,
+  inputs: string[],
+  outputs: string[],
+  attributes?: NodeData["attributes"],
+): NodeData => ({ opType, inputs, outputs, attributes });
+const HEAD_MAJOR = { perm: { kind: "ints", value: [0, 2, 1, 3] } } as const;
+const SWAP_LAST_2 = { perm: { kind: "ints", value: [0, 1, 3, 2] } } as const;
+
+/**
+ * From QKV [B, T, 3C] and Bias [H, T, T]: Q, K, V [B, H, T, hs] (QKV's columns are q | k | v,
+ * each head-major), the weights P = softmax(Scale·Q·Kᵀ + Bias) [B, H, T, T], and the shapes
+ * Merged = [B, T, −1] and Heads = [B, T, H, −1].
+ */
+const ATTENTION_WEIGHTS: readonly NodeData[] = [
+  node("Shape", ["QKV"], ["BT"], { end: { kind: "int", value: 2 } }),
+  node("Shape", ["Bias"], ["H"], { end: { kind: "int", value: 1 } }),
+  node("Constant", [], ["Three"], { value: int64(3) }),
+  node("Constant", [], ["Rest"], { value: int64(-1) }),
+  node("Mul", ["H", "Three"], ["H3"]),
+  node("Concat", ["BT", "H3", "Rest"], ["QkvHeads"], { axis: { kind: "int", value: 0 } }),
+  node("Concat", ["BT", "H", "Rest"], ["Heads"], { axis: { kind: "int", value: 0 } }),
+  node("Concat", ["BT", "Rest"], ["Merged"], { axis: { kind: "int", value: 0 } }),
+  node("Reshape", ["QKV", "QkvHeads"], ["X4"]),
+  node("Transpose", ["X4"], ["Xh"], HEAD_MAJOR),
+  node("Split", ["Xh"], ["Q", "K", "V"], {
+    axis: { kind: "int", value: 1 },
+    num_outputs: { kind: "int", value: 3 },
+  }),
+  node("Mul", ["Q", "Scale"], ["Qs"]),
+  node("Transpose", ["K"], ["Kt"], SWAP_LAST_2),
+  node("MatMul", ["Qs", "Kt"], ["Scores"]),
+  node("Add", ["Scores", "Bias"], ["Logits"]),
+  node("Softmax", ["Logits"], ["P"], { axis: { kind: "int", value: -1 } }),
+];
+
+/**
+ * `BiasAttention(QKV, Bias, Scale) → Y`: the attention of a transformer layer from its packed
+ * projections, with an additive bias on the scores. QKV [B, T, 3C] holds q | k | v, each
+ * head-major (C = H·hs); Bias [H, T, T] carries the causal mask and any position bias
+ * (`onnx/attention_bias.ts`); Scale is a scalar. Per head, y = softmax(Scale·q·kᵀ + Bias[h])·v;
+ * Y [B, T, C] holds the heads side by side.
+ *
+ * One op so that a native kernel (`native/claimbench_ops.cc`) can run each head inside the
+ * cache, skip masked keys and read and write the packed layout directly; and so that its
+ * gradient, {@linkcode BIAS_ATTENTION_GRAD}, can recompute the weights instead of keeping
+ * [B, H, T, T] of them alive. This definition is the composition `onnx/attention.ts` emits
+ * without the op.
+ */
+export const BIAS_ATTENTION: FunctionData = {
+  name: "BiasAttention",
+  domain: CUSTOM_DOMAIN,
+  inputs: ["QKV", "Bias", "Scale"],
+  outputs: ["Y"],
+  opsets: { "": 21 },
+  nodes: [
+    ...ATTENTION_WEIGHTS,
+    node("MatMul", ["P", "V"], ["Yh"]),
+    node("Transpose", ["Yh"], ["Yt"], HEAD_MAJOR),
+    node("Reshape", ["Yt", "Merged"], ["Y"]),
+  ],
+};
+
+/**
+ * `BiasAttentionGrad(dY, QKV, Bias, Scale) → dQKV`: the gradient of {@linkcode BIAS_ATTENTION}
+ * with respect to QKV (Bias and Scale are constants). It recomputes the weights P (the same
+ * bits as the forward pass), then per head dV = Pᵀ·dY, dS = P ⊙ (dP − Σ_keys dP ⊙ P) with
+ * dP = dY·Vᵀ, dQ = (dS·K)·Scale, dK = ((Scale·Q)ᵀ·dS)ᵀ, packed as QKV is: node for node what
+ * `onnx/autodiff.ts` emits for the composition, so that ONNX Runtime computes the same bits
+ * from either.
+ */
+export const BIAS_ATTENTION_GRAD: FunctionData = {
+  name: "BiasAttentionGrad",
+  domain: CUSTOM_DOMAIN,
+  inputs: ["dY", "QKV", "Bias", "Scale"],
+  outputs: ["dQKV"],
+  opsets: { "": 21 },
+  nodes: [
+    ...ATTENTION_WEIGHTS,
+    node("Reshape", ["dY", "Heads"], ["dY4"]),
+    node("Transpose", ["dY4"], ["dYh"], HEAD_MAJOR),
+    node("Transpose", ["V"], ["Vt"], SWAP_LAST_2),
+    node("MatMul", ["dYh", "Vt"], ["dP"]),
+    node("Transpose", ["P"], ["Pt"], SWAP_LAST_2),
+    node("MatMul", ["Pt", "dYh"], ["dV"]),
+    node("Mul", ["dP", "P"], ["PdP"]),
+    node("ReduceSum", ["PdP", "Rest"], ["RowSum"], { keepdims: { kind: "int", value: 1 } }),
+    node("Sub", ["dP", "RowSum"], ["dPc"]),
+    node("Mul", ["P", "dPc"], ["dS"]),
+    node("Transpose", ["Kt"], ["Ktt"], SWAP_LAST_2),
+    node("MatMul", ["dS", "Ktt"], ["dQs"]),
+    node("Transpose", ["Qs"], ["Qst"], SWAP_LAST_2),
+    node("MatMul", ["Qst", "dS"], ["dKt"]),
+    node("Mul", ["dQs", "Scale"], ["dQ"]),
+    node("Transpose", ["dKt"], ["dK"], SWAP_LAST_2),
+    node("Concat", ["dQ", "dK", "dV"], ["dXh"], { axis: { kind: "int", value: 1 } }),
+    node("Transpose", ["dXh"], ["dXt"], HEAD_MAJOR),
+    node("Reshape", ["dXt", "Merged"], ["dQKV"]),
+  ],
+};
+
+const scalarLike = (name: string, value: number): NodeData[] => [
+  node("Constant", [], [`${name}F`], { value_float: { kind: "float", value } }),
+  node("CastLike", [`${name}F`, "X"], [name]),
+];
+
+/**
+ * `GeluGrad(dY, X) → dX`: the gradient of the exact (erf) GELU, dX = dY·(Φ(x) + x·φ(x)) with
+ * Φ(x) = ½(1 + erf(x/√2)) and φ(x) = e^(−x²/2)/√(2π): node for node the composition the Gelu
+ * rule of `onnx/gradients.ts` emitted before the op existed (constants as float32, cast to X's
+ * type), so ONNX Runtime computes the same bits from either; a native kernel runs it in one
+ * pass (`native/claimbench_ops.cc`).
+ */
+export const GELU_GRAD: FunctionData = {
+  name: "GeluGrad",
+  domain: CUSTOM_DOMAIN,
+  inputs: ["dY", "X"],
+  outputs: ["dX"],
+  opsets: { "": 21 },
+  nodes: [
+    ...scalarLike("InvSqrt2", Math.SQRT1_2),
+    ...scalarLike("One", 1),
+    ...scalarLike("Half", 0.5),
+    ...scalarLike("MinusHalf", -0.5),
+    ...scalarLike("InvSqrt2Pi", 1 / Math.sqrt(2 * Math.PI)),
+    node("Mul", ["X", "InvSqrt2"], ["Z"]),
+    node("Erf", ["Z"], ["ErfZ"]),
+    node("Add", ["ErfZ", "One"], ["ErfZ1"]),
+    node("Mul", ["ErfZ1", "Half"], ["Cdf"]),
+    node("Mul", ["X", "X"], ["X2"]),
+    node("Mul", ["X2", "MinusHalf"], ["E"]),
+    node("Exp", ["E"], ["ExpE"]),
+    node("Mul", ["ExpE", "InvSqrt2Pi"], ["Pdf"]),
+    node("Mul", ["X", "Pdf"], ["XPdf"]),
+    node("Add", ["Cdf", "XPdf"], ["Slope"]),
+    node("Mul", ["dY", "Slope"], ["dX"]),
   ],
 };

@@ -6,18 +6,18 @@
  */
 import { type Node, numel, staticShape, type Value } from "./graph.ts";
 import {
-  add,
+  biasAttentionGrad,
   cast,
   concat,
   conv1dIm2col,
   div,
   equal,
-  erf,
   exp,
   expand,
   fusedMatMul,
   type FusedMatMulOptions,
   gather,
+  geluGrad,
   greater,
   less,
   log,
@@ -260,11 +260,9 @@ export const GRADIENTS: Record<PrimitiveOp, GradRule> = {
   },
   Relu: ({ node, dy }) => [where(greater(ins(node)[0], 0), dy, 0)],
   // GELU'(x) = Φ(x) + x·φ(x), Φ(x) = ½(1 + erf(x/√2)), φ(x) = e^(−x²/2)/√(2π)
-  Gelu: ({ node, dy }) => {
-    const x = ins(node)[0];
-    const cdf = mul(add(erf(mul(x, Math.SQRT1_2)), 1), 0.5);
-    const pdf = mul(exp(mul(mul(x, x), -0.5)), 1 / Math.sqrt(2 * Math.PI));
-    return [mul(dy, add(cdf, mul(x, pdf)))];
+  Gelu: ({ node, dy }) => [geluGrad(dy, ins(node)[0])],
+  GeluGrad: () => {
+    throw new TypeError("Cannot differentiate GeluGrad: no second-order rule");
   },
   Identity: ({ dy }) => [dy],
   Cast: ({ node, dy }) => {
@@ -364,6 +362,16 @@ export const GRADIENTS: Record<PrimitiveOp, GradRule> = {
       null,
       null,
     ];
+  },
+  BiasAttention: ({ node, dy, needs }) => {
+    const [qkv, bias, scale] = ins(node);
+    if (needs[1] || needs[2]) {
+      throw new TypeError("Cannot differentiate BiasAttention's bias or scale: they are constants");
+    }
+    return [biasAttentionGrad(dy, qkv, bias, scale), null, null];
+  },
+  BiasAttentionGrad: () => {
+    throw new TypeError("Cannot differentiate BiasAttentionGrad: no second-order rule");
   },
   // x̂ = (x − μ)·r with r = 1/√(σ² + ε) (both node outputs), g = dy·γ:
   // dx = r·(g − mean(g) − x̂·mean(g·x̂)); dγ = Σ_rows dy·x̂, dβ = Σ_rows dy.

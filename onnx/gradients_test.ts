@@ -4,6 +4,8 @@ import type { Value } from "./graph.ts";
 import { gradCheck, type GradCheckCase } from "./gradcheck.ts";
 import * as op from "./ops.ts";
 import { GRADIENTS } from "./gradients.ts";
+import { headBias } from "./attention.ts";
+import { alibiBias, hardAlibiBias } from "./attention_bias.ts";
 
 // Every primitive gets a finite-difference check: a primitive missing here does not compile.
 // Tolerances: float64 cases use 1e-6 relative; float32 cases (ORT has no float64 kernel for
@@ -186,6 +188,20 @@ const CASES: Record<op.PrimitiveOp, GradCheckCase | GradCheckCase[] | "not diffe
     inputs: [{ shape: [2, 7, 3] }, { shape: [3 * 3, 2] }, { shape: [2] }],
     build: ([x, w, b]) => op.conv1dIm2col(x, w, b, { kernel: 3, dilation: 2 })[0],
   },
+  // Head 0: a Hard-ALiBi window of 2; head 1: ALiBi with slope 0.5 (both carry the causal mask).
+  BiasAttention: {
+    dtype: "float64",
+    inputs: [{ shape: [2, 5, 3 * 2 * 3] }],
+    build: ([qkv]) =>
+      op.biasAttention(
+        qkv,
+        headBias(qkv.graph, [hardAlibiBias(5, 2), alibiBias(5, 0.5)], 5, "float64"),
+        0.7,
+      ),
+  },
+  // Gradient ops: training never differentiates twice, and their rules say so.
+  BiasAttentionGrad: "not differentiable",
+  GeluGrad: "not differentiable",
   // ORT keeps μ and 1/σ in float32 even for float64 inputs, so agreement is ~1e-7 relative.
   LayerNormalization: {
     dtype: "float64",

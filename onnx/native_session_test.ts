@@ -19,13 +19,16 @@ function opModel(op: string, aShape: number[], bShape: number[]): Uint8Array {
   return g.toModel();
 }
 
-/** Runs one native op; `simd: "sse2"` forces the 4-lane path (default: AVX2 where available). */
+/**
+ * Runs one native op; `simd` caps the vector width ("sse2": 4 lanes, "avx2": 8; default: the
+ * widest the CPU has).
+ */
 function runOp(
   op: string,
   a: NativeTensor,
   b: NativeTensor,
   threads = 1,
-  simd?: "sse2",
+  simd?: "sse2" | "avx2",
 ): Float32Array {
   if (simd) Deno.env.set("CLAIMBENCH_NATIVE_SIMD", simd); // read when ORT creates the kernel
   let s: NativeSession;
@@ -207,7 +210,7 @@ Deno.test("GeluGrad matches float64 dY ⊙ (Φ(x) + x·φ(x)), tails and ±0 inc
   assert(e < 4e-7, `max error ${e}`);
 });
 
-Deno.test("native ops give byte-identical outputs on 1 and 2 threads, SSE2 and AVX2", () => {
+Deno.test("native ops give byte-identical outputs on 1 and 2 threads, at every vector width", () => {
   const prng = new Prng(14);
   // 4·4·47·47 = 35,344 elements: several row blocks, so both threads work; rows of 47 exercise
   // the padded last group of lanes.
@@ -225,6 +228,7 @@ Deno.test("native ops give byte-identical outputs on 1 and 2 threads, SSE2 and A
     const one = bytes(runOp(op, a, b, 1));
     assertEquals(bytes(runOp(op, a, b, 2)), one, `${op}: 2 threads`);
     assertEquals(bytes(runOp(op, a, b, 2, "sse2")), one, `${op}: SSE2`);
+    assertEquals(bytes(runOp(op, a, b, 1, "avx2")), one, `${op}: AVX2`);
   }
 });
 

@@ -9,7 +9,13 @@
  * @module
  */
 import { type Dim, type DType, staticShape, type Value } from "./graph.ts";
-import { CONV1D_IM2COL, CUSTOM_DOMAIN } from "./functions.ts";
+import {
+  BIAS_ATTENTION,
+  BIAS_ATTENTION_GRAD,
+  CONV1D_IM2COL,
+  CUSTOM_DOMAIN,
+  GELU_GRAD,
+} from "./functions.ts";
 import { DATA_TYPE } from "./proto.ts";
 
 /** Every op the wrappers below can emit. */
@@ -55,7 +61,10 @@ export type PrimitiveOp =
   | "Less"
   | "Greater"
   | "LayerNormalization"
-  | "Conv1dIm2col";
+  | "Conv1dIm2col"
+  | "BiasAttention"
+  | "BiasAttentionGrad"
+  | "GeluGrad";
 
 /** A value, or a number turned into a scalar constant of the other operand's dtype. */
 export type Operand = Value | number;
@@ -197,6 +206,20 @@ export function relu(x: Value): Value {
 /** `Gelu` (opset 20), exact erf form: 0.5·x·(1 + erf(x/√2)); float32 only in ORT. */
 export function gelu(x: Value): Value {
   return unary("Gelu", x, { approximate: "none" });
+}
+/**
+ * `GeluGrad` (custom domain, `onnx/functions.ts`): dy·GELU'(x) of the exact GELU, elementwise;
+ * dy and x of one shape.
+ */
+export function geluGrad(dy: Value, x: Value): Value {
+  if (staticShape(dy, "apply GeluGrad").join() !== staticShape(x, "apply GeluGrad").join()) {
+    throw new TypeError(
+      `Cannot apply GeluGrad as dY [${dy.shape}] and X [${x.shape}] differ in shape`,
+    );
+  }
+  const g = x.graph;
+  g.useFunction(GELU_GRAD);
+  return g.node("GeluGrad", [dy, x], [{ dtype: x.dtype, shape: x.shape }], {}, CUSTOM_DOMAIN)[0];
 }
 /** `Identity`. */
 export function identity(x: Value): Value {
@@ -618,4 +641,60 @@ export function conv1dIm2col(x: Value, w: Value, b: Value, opts: Conv1dOptions):
     CUSTOM_DOMAIN,
   );
   return [y, cols];
+}
+
+function checkAttentionShapes(action: string, qkv: Value, bias: Value, dy?: Value): number[] {
+  const xs = staticShape(qkv, action);
+  const bs = staticShape(bias, action);
+  if (bs.length !== 3 || bs[1] !== bs[2]) {
+    throw new TypeError(`Cannot ${action} as the bias must be [H, T, T]: current shape is [${bs}]`);
+  }
+  const [H, T] = bs;
+  if (xs.length !== 3 || xs[1] !== T || xs[2] % (3 * H) !== 0) {
+    throw new TypeError(
+      `Cannot ${action} as QKV must be [B, ${T}, 3·${H}·hs] for a bias of [${bs}]: ` +
+        `current shape is [${xs}]`,
+    );
+  }
+  const ys = [xs[0], T, xs[2] / 3];
+  if (dy && staticShape(dy, action).join() !== ys.join()) {
+    throw new TypeError(`Cannot ${action} as dY must be [${ys}]: current shape is [${dy.shape}]`);
+  }
+  return ys;
+}
+
+/**
+ * `BiasAttention` (custom domain, `onnx/functions.ts`): multi-head attention from the packed
+ * projections qkv [B, T, 3C] (q | k | v, each head-major) with bias [H, T, T] on the scores:
+ * per head softmax(scale·q·kᵀ + bias[h])·v, heads side by side → [B, T, C].
+ */
+export function biasAttention(qkv: Value, bias: Value, scale: number): Value {
+  const shape = checkAttentionShapes("apply BiasAttention", qkv, bias);
+  const g = qkv.graph;
+  g.useFunction(BIAS_ATTENTION);
+  return g.node(
+    "BiasAttention",
+    [qkv, bias, g.scalar(scale, qkv.dtype)],
+    [{ dtype: qkv.dtype, shape }],
+    {},
+    CUSTOM_DOMAIN,
+  )[0];
+}
+
+/**
+ * `BiasAttentionGrad` (custom domain): the gradient with respect to qkv of
+ * {@linkcode biasAttention}, given dy [B, T, C] and the forward node's inputs (`scale` is its
+ * scalar constant) → [B, T, 3C].
+ */
+export function biasAttentionGrad(dy: Value, qkv: Value, bias: Value, scale: Value): Value {
+  checkAttentionShapes("differentiate BiasAttention", qkv, bias, dy);
+  const g = qkv.graph;
+  g.useFunction(BIAS_ATTENTION_GRAD);
+  return g.node(
+    "BiasAttentionGrad",
+    [dy, qkv, bias, scale],
+    [{ dtype: qkv.dtype, shape: qkv.shape }],
+    {},
+    CUSTOM_DOMAIN,
+  )[0];
 }
