@@ -1,7 +1,8 @@
 /**
  * The command line behind `deno task reproduce` and `deno task list`.
  *
- *   reproduce [--suite ID ...] [--profile quick|full] [--seed N] [--threads N] [--out DIR] [--fresh]
+ *   reproduce [--suite ID ...] [--profile quick|full] [--seed N] [--threads N] [--out DIR]
+ *             [--engine auto|native|portable] [--fresh]
  *   list
  *
  * Exit codes: 0 when every check's verdict matches its expectation, 1 when one differs, 2 for
@@ -14,7 +15,8 @@ import { writeFileAtomic } from "./reports/atomic.ts";
 import { writeReport } from "./reports/report.ts";
 import { formatNumber } from "./reports/report.ts";
 import { RESULTS_SCHEMA, type RunResults, type RunTimings, summarise } from "./reports/schema.ts";
-import { defaultThreads, ortVersion } from "./onnx/runtime.ts";
+import { defaultThreads, nativeOpsLibrary, ortVersion, useNativeOps } from "./onnx/runtime.ts";
+import { buildNativeOps } from "./native/build.ts";
 import { engineVersion } from "./suites/model_cache.ts";
 import { Progress } from "./suites/progress.ts";
 import { SUITES } from "./suites/registry.ts";
@@ -42,6 +44,11 @@ Options of reproduce:
   --seed N        base seed, integer ≥ 0 (default: 0); training seeds are N, N+1, N+2
   --threads N     ONNX Runtime threads, integer ≥ 1 (default: number of cores, here ${defaultThreads()})
   --out DIR       output folder (default: out)
+  --engine E      auto | native | portable (default: auto). native runs claimbench's custom
+                  ops as C++ kernels, built with g++ into .cache/native; portable runs their
+                  ONNX definitions; auto is native when g++ can build the kernels. The engines
+                  compute the same functions with different rounding, so trained models and
+                  results differ between them (results.json records which ran).
   --fresh         retrain instead of using cached trained models
   -h, --help      this text
 
@@ -54,8 +61,13 @@ export interface ReproduceOptions {
   seed: number;
   threads: number;
   out: string;
+  engine: Engine;
   fresh: boolean;
 }
+
+/** Which kernels run claimbench's custom ops (`--engine`). */
+export type Engine = "auto" | "native" | "portable";
+const ENGINES: readonly Engine[] = ["auto", "native", "portable"];
 
 function intFlag(name: string, raw: string | undefined, fallback: number, min: number): number {
   if (raw === undefined) return fallback;
@@ -70,7 +82,7 @@ export function parseReproduceArgs(args: readonly string[]): ReproduceOptions {
   let a;
   try {
     a = parseArgs(args, {
-      string: ["suite", "profile", "seed", "threads", "out"],
+      string: ["suite", "profile", "seed", "threads", "out", "engine"],
       boolean: ["fresh", "help"],
       collect: ["suite"],
       alias: { h: "help" },
@@ -79,7 +91,7 @@ export function parseReproduceArgs(args: readonly string[]): ReproduceOptions {
     throw new UsageError(
       `${
         (e as Error).message
-      }\nAllowed: --suite, --profile, --seed, --threads, --out, --fresh, --help`,
+      }\nAllowed: --suite, --profile, --seed, --threads, --out, --engine, --fresh, --help`,
     );
   }
   if (a._.length) throw new UsageError(`unexpected argument "${a._[0]}"`);
@@ -89,12 +101,17 @@ export function parseReproduceArgs(args: readonly string[]): ReproduceOptions {
   if (!PROFILES.includes(profile as Profile)) {
     throw new UsageError(`--profile must be one of ${PROFILES.join(", ")}: got "${profile}"`);
   }
+  const engine = (a.engine as string | undefined) ?? "auto";
+  if (!ENGINES.includes(engine as Engine)) {
+    throw new UsageError(`--engine must be one of ${ENGINES.join(", ")}: got "${engine}"`);
+  }
   return {
     suites: [...new Map(suites.map((s) => [s.id, s])).values()],
     profile: profile as Profile,
     seed: intFlag("seed", a.seed as string | undefined, 0, 0),
     threads: intFlag("threads", a.threads as string | undefined, defaultThreads(), 1),
     out: (a.out as string | undefined) ?? "out",
+    engine: engine as Engine,
     fresh: a.fresh === true,
   };
 }
@@ -119,9 +136,35 @@ function versions(): Record<string, string> {
   return {
     claimbench: VERSION,
     engine: engineVersion(),
+    ops: nativeOpsLibrary() === null ? "portable" : "native",
     onnxruntime: ortVersion(),
     deno: Deno.version.deno,
   };
+}
+
+/**
+ * Sets the process's engine: builds and registers the native op library for `native` (an
+ * error if it cannot be built) and for `auto` where it can be (else portable, said in the log).
+ */
+export async function selectEngine(engine: Engine, log: (m: string) => void): Promise<void> {
+  if (engine === "portable") {
+    useNativeOps(null);
+    log("engine: portable (custom ops run their ONNX definitions)");
+    return;
+  }
+  let library: string;
+  try {
+    library = await buildNativeOps();
+  } catch (e) {
+    if (engine === "native") {
+      throw new UsageError(`--engine native needs the native ops: ${(e as Error).message}`);
+    }
+    useNativeOps(null);
+    log(`engine: portable, as the native ops are unavailable: ${(e as Error).message}`);
+    return;
+  }
+  useNativeOps(library);
+  log(`engine: native (custom ops from ${library})`);
 }
 
 /** Runs the suites, writes results and reports, prints the verdicts; returns the exit code. */
@@ -129,6 +172,7 @@ export async function reproduce(o: ReproduceOptions): Promise<number> {
   const all: RunResults[] = [];
   const timings: RunTimings[] = [];
   const log = (m: string) => console.error(m);
+  await selectEngine(o.engine, log);
   for (const suite of o.suites) {
     log(`== ${suite.id} (profile ${o.profile}, seed ${o.seed}, ${o.threads} threads)`);
     const t0 = performance.now();

@@ -1,15 +1,18 @@
 import { assertEquals, assertStringIncludes, assertThrows } from "@std/assert";
-import { listSuites, main, parseReproduceArgs, UsageError } from "./cli.ts";
+import { listSuites, main, parseReproduceArgs, selectEngine, UsageError } from "./cli.ts";
+import { nativeOpsLibrary, useNativeOps } from "./onnx/runtime.ts";
+import { engineVersion } from "./suites/model_cache.ts";
 import { SUITES } from "./suites/registry.ts";
 
 Deno.test("reproduce options: defaults and repeated --suite", () => {
   const o = parseReproduceArgs([]);
-  assertEquals([o.profile, o.seed, o.out, o.fresh], ["full", 0, "out", false]);
+  assertEquals([o.profile, o.seed, o.out, o.fresh, o.engine], ["full", 0, "out", false, "auto"]);
   assertEquals(o.suites.length, SUITES.length);
   const id = SUITES[0].id;
   const p = parseReproduceArgs(["--suite", id, "--suite", id, "--profile", "quick", "--seed", "3"]);
   assertEquals(p.suites.map((s) => s.id), [id]);
   assertEquals([p.profile, p.seed], ["quick", 3]);
+  assertEquals(parseReproduceArgs(["--engine", "portable"]).engine, "portable");
 });
 
 Deno.test("bad usage names the flag, the value and what is allowed", () => {
@@ -19,6 +22,11 @@ Deno.test("bad usage names the flag, the value and what is allowed", () => {
   assertThrows(() => parseReproduceArgs(["--seed", "x"]), UsageError, `got "x"`);
   assertThrows(() => parseReproduceArgs(["--threads", "0"]), UsageError, "--threads");
   assertThrows(() => parseReproduceArgs(["--bogus"]), UsageError, "--bogus");
+  assertThrows(
+    () => parseReproduceArgs(["--engine", "gpu"]),
+    UsageError,
+    `--engine must be one of auto, native, portable: got "gpu"`,
+  );
 });
 
 Deno.test("main exits 2 on bad usage without running anything", async () => {
@@ -39,5 +47,21 @@ Deno.test("list shows every suite with its claim", () => {
   for (const s of SUITES) {
     assertStringIncludes(text, s.id);
     assertStringIncludes(text, s.claim);
+  }
+});
+
+Deno.test("the engine choice sets the sessions' library and the cache's engine hash", async () => {
+  const lines: string[] = [];
+  try {
+    await selectEngine("portable", (m) => lines.push(m));
+    assertEquals(nativeOpsLibrary(), null);
+    const portable = engineVersion();
+    await selectEngine("native", (m) => lines.push(m));
+    assertStringIncludes(nativeOpsLibrary() ?? "", "libclaimbench_ops.so");
+    const native = engineVersion();
+    assertEquals(portable === native, false);
+    assertStringIncludes(lines.join("\n"), "engine: native");
+  } finally {
+    useNativeOps(null);
   }
 });

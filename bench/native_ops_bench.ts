@@ -4,7 +4,10 @@
  *
  * - BiasSoftmax(X, B) vs Add + Softmax, X [32, 8, 96, 96] with a causal bias B [8, 96, 96];
  * - SoftmaxGrad(dY, Y) vs Mul, ReduceSum, Sub, Mul at the same shape;
- * - GeluGrad(dY, X) vs the erf-GELU derivative from Mul/Erf/Add/Exp at [3072, 256].
+ * - GeluGrad(dY, X) vs the erf-GELU derivative from Mul/Erf/Add/Exp at [3072, 256];
+ * - BiasAttention(QKV, Bias, Scale) and BiasAttentionGrad vs their ONNX definitions (the same
+ *   graph in a session without the library), in the bench transformer's attention: B 32, T 96,
+ *   4 heads of 16 dims, Hard-ALiBi windows 1 and 2 and two causal (NoPE) heads.
  *
  * Inputs are passed zero-copy and outputs written into preallocated arrays, so an iteration is
  * the op plus the FFI call (~10 µs).
@@ -15,11 +18,22 @@
  */
 import { Prng } from "../fixtures/prng.ts";
 import { buildNativeOps } from "../native/build.ts";
-import { causalBias } from "../onnx/attention_bias.ts";
+import { headBias } from "../onnx/attention.ts";
+import { causalBias, hardAlibiBias } from "../onnx/attention_bias.ts";
 import { CUSTOM_DOMAIN } from "../onnx/functions.ts";
 import { Graph, type Value } from "../onnx/graph.ts";
 import { NativeSession, type NativeTensor } from "../onnx/native_session.ts";
-import { add, erf, exp, mul, reduceSum, softmax, sub } from "../onnx/ops.ts";
+import {
+  add,
+  biasAttention,
+  biasAttentionGrad,
+  erf,
+  exp,
+  mul,
+  reduceSum,
+  softmax,
+  sub,
+} from "../onnx/ops.ts";
 
 const THREADS = 2;
 const [N, H, T] = [32, 8, 96];
@@ -49,8 +63,8 @@ function native(op: string, shape: number[]): (a: Value, b: Value) => Value {
   return (a, b) => a.graph.node(op, [a, b], [{ dtype: "float32", shape }], {}, CUSTOM_DOMAIN)[0];
 }
 
-function session(bytes: Uint8Array): NativeSession {
-  return NativeSession.create(bytes, { threads: THREADS, customOpLibraries: [lib] });
+function session(bytes: Uint8Array, libraries = [lib]): NativeSession {
+  return NativeSession.create(bytes, { threads: THREADS, customOpLibraries: libraries });
 }
 
 const x: NativeTensor = { data: normal(N * H * T * T), dims: ATT };
@@ -125,3 +139,49 @@ globalThis.addEventListener("unload", () => {
     s.composed.close();
   }
 });
+
+// Attention: the same model with and without the library (without it ORT inlines the ONNX
+// definition: the composition the models used before the op).
+const [AB, AH, AT, HS] = [32, 4, 96, 16];
+const AC = AH * HS;
+function attentionModel(grad: boolean): Uint8Array {
+  const g = new Graph(grad ? "bias_attention_grad" : "bias_attention");
+  const qkv = g.input("qkv", "float32", [AB, AT, 3 * AC]);
+  const bias = headBias(g, [1, 2, null, null].map((m) => hardAlibiBias(AT, m)), AT);
+  if (grad) {
+    const dy = g.input("dy", "float32", [AB, AT, AC]);
+    g.output(biasAttentionGrad(dy, qkv, bias, g.scalar(1 / Math.sqrt(HS), "float32")), "y");
+  } else {
+    g.output(biasAttention(qkv, bias, 1 / Math.sqrt(HS)), "y");
+  }
+  return g.toModel();
+}
+const qkv: NativeTensor = { data: normal(AB * AT * 3 * AC), dims: [AB, AT, 3 * AC] };
+const ady: NativeTensor = { data: normal(AB * AT * AC), dims: [AB, AT, AC] };
+for (const grad of [false, true]) {
+  const group = grad ? "BiasAttentionGrad [32,96,192]" : "BiasAttention [32,96,192]";
+  const feeds: Record<string, NativeTensor> = grad ? { qkv, dy: ady } : { qkv };
+  const out = grad ? qkv.dims : ady.dims;
+  const into = { y: { data: new Float32Array(out.reduce((a, b) => a * b, 1)), dims: out } };
+  const definition = session(attentionModel(grad), []);
+  const kernel = session(attentionModel(grad));
+  Deno.bench({
+    name: `${group}: ONNX definition`,
+    group,
+    baseline: true,
+    n: 30,
+    warmup: 5,
+    fn: () => {
+      definition.run(feeds, ["y"], into);
+    },
+  });
+  Deno.bench({
+    name: `${group}: native`,
+    group,
+    n: 30,
+    warmup: 5,
+    fn: () => {
+      kernel.run(feeds, ["y"], into);
+    },
+  });
+}

@@ -2,7 +2,9 @@
  * One AdamW train step of the copy transformer of CLAIMS.md §1.4 (J4–J6): 2 layers, d_model 64,
  * 4 heads (Hard-ALiBi windows 1, 2 and two NoPE heads), MLP 256, vocabulary 30, untied head
  * (≈104k parameters), batch 32 × context 96, masked cross-entropy, 2 threads (the target) and
- * 1 thread (the work alone: less sensitive to other processes on a shared machine). Reference:
+ * 1 thread (the work alone: less sensitive to other processes on a shared machine), on both
+ * engines: portable (onnxruntime-node; custom ops as their ONNX definitions) and native (the
+ * C++ kernels of `native/claimbench_ops.cc` for attention and GELU's gradient). Reference:
  * PyTorch 1.13 CPU runs the same step in ~15–16 ms on the 2-core CI machine (PLATFORM.md).
  * Examples/s = 32 × iter/s.
  *
@@ -20,6 +22,7 @@ import {
 import { crossEntropy } from "../onnx/nn.ts";
 import { ADAMW_DEFAULTS, buildTrainStep } from "../onnx/optim.ts";
 import { Session, type Tensor, tensor } from "../onnx/runtime.ts";
+import { buildNativeOps } from "../native/build.ts";
 import { advanceFeeds, initialState, stateFeeds } from "../onnx/trainer.ts";
 
 const BATCH = 32;
@@ -60,8 +63,8 @@ const data = copyTrainBatch(new Prng(2), {
  * One session and its feeds; each step feeds the previous step's parameters and moments back,
  * as training does.
  */
-async function stepper(threads: number): Promise<() => Promise<void>> {
-  const session = await Session.create(model, { threads });
+async function stepper(threads: number, nativeOps: string | null): Promise<() => Promise<void>> {
+  const session = await Session.create(model, { threads, nativeOps });
   const feeds: Record<string, Tensor> = {
     ...stateFeeds(initialState(params), params),
     input: tensor("int32", data.input, [BATCH, CONTEXT]),
@@ -77,16 +80,19 @@ async function stepper(threads: number): Promise<() => Promise<void>> {
   };
 }
 
-for (const threads of [THREADS, 1]) {
-  const step = await stepper(threads);
-  Deno.bench({
-    name: `transformer train step (B ${BATCH}, T ${CONTEXT}, ${threads} thread${
-      threads > 1 ? "s" : ""
-    })`,
-    group: "transformer",
-    baseline: threads === THREADS,
-    n: 200,
-    warmup: 20,
-    fn: step,
-  });
+const library = await buildNativeOps();
+for (const [engine, nativeOps] of [["portable", null], ["native", library]] as const) {
+  for (const threads of [THREADS, 1]) {
+    const step = await stepper(threads, nativeOps);
+    Deno.bench({
+      name: `transformer train step, ${engine} (B ${BATCH}, T ${CONTEXT}, ${threads} thread${
+        threads > 1 ? "s" : ""
+      })`,
+      group: `transformer, ${threads} thread${threads > 1 ? "s" : ""}`,
+      baseline: engine === "portable",
+      n: 200,
+      warmup: 20,
+      fn: step,
+    });
+  }
 }

@@ -1,12 +1,18 @@
 /**
- * A thin wrapper over `onnxruntime-node` inference sessions: thread count from the caller
- * (default: every core), sequential execution, and one cached session per (model bytes,
- * options) so a graph is optimised once per process.
+ * A thin wrapper over ONNX Runtime inference sessions: thread count from the caller (default:
+ * every core), sequential execution, and one cached session per (model bytes, options) so a
+ * graph is optimised once per process.
+ *
+ * Two engines run the same graphs: `onnxruntime-node` (portable: claimbench's custom ops run
+ * as their ONNX function definitions), or, once {@linkcode useNativeOps} names the native op
+ * library, a {@linkcode NativeSession} that registers it so that those ops run as native
+ * kernels (same functions, different rounding).
  * @module
  */
 import * as ort from "onnxruntime-node";
 import { createHash } from "node:crypto";
 import type { DType } from "./graph.ts";
+import { NativeSession, type NativeTensor, type NativeTensorData } from "./native_session.ts";
 
 /** The ORT tensor type, re-exported so callers need not import onnxruntime-node. */
 export type Tensor = ort.Tensor;
@@ -15,8 +21,28 @@ export type Tensor = ort.Tensor;
 export interface SessionOptions {
   /** Intra-op threads; default: every core. */
   threads?: number;
-  /** Write an ORT profile (JSON trace) with this file prefix. */
+  /** Write an ORT profile (JSON trace) with this file prefix (portable engine only). */
   profilePrefix?: string;
+  /**
+   * The native op library to register (`native/build.ts`); null for the portable engine.
+   * Default: the process-wide choice of {@linkcode useNativeOps}.
+   */
+  nativeOps?: string | null;
+}
+
+let processNativeOps: string | null = null;
+
+/**
+ * Makes every session created afterwards (unless its options say otherwise) register the
+ * native op library at `library`, or none when null (the default).
+ */
+export function useNativeOps(library: string | null): void {
+  processNativeOps = library;
+}
+
+/** The native op library sessions register by default, or null (portable engine). */
+export function nativeOpsLibrary(): string | null {
+  return processNativeOps;
 }
 
 /** The number of cores, the default thread count. */
@@ -38,21 +64,42 @@ export function tensor(
   return new ort.Tensor(dtype === "uint8" ? "uint8" : dtype, data, dims);
 }
 
+/** ort.Tensor's type name for the data of a native tensor. */
+function tensorType(data: NativeTensorData): ort.Tensor.Type {
+  if (data instanceof Float32Array) return "float32";
+  if (data instanceof Float64Array) return "float64";
+  if (data instanceof Int32Array) return "int32";
+  if (data instanceof BigInt64Array) return "int64";
+  return "uint8";
+}
+
 /** A loaded model ready to run. */
 export class Session {
-  readonly #session: ort.InferenceSession;
+  readonly #session: ort.InferenceSession | NativeSession;
   readonly outputNames: readonly string[];
   readonly inputNames: readonly string[];
 
-  private constructor(session: ort.InferenceSession) {
+  private constructor(session: ort.InferenceSession | NativeSession) {
     this.#session = session;
     this.outputNames = session.outputNames;
     this.inputNames = session.inputNames;
   }
 
+  /** Whether the native op library is registered in this session. */
+  get native(): boolean {
+    return this.#session instanceof NativeSession;
+  }
+
   /** Loads `model` (ONNX bytes) into a new session. */
   static async create(model: Uint8Array, opts: SessionOptions = {}): Promise<Session> {
     const threads = opts.threads ?? defaultThreads();
+    const nativeOps = opts.nativeOps === undefined ? processNativeOps : opts.nativeOps;
+    if (nativeOps !== null) {
+      if (opts.profilePrefix !== undefined) {
+        throw new TypeError("Cannot profile a session of the native engine: use the portable one");
+      }
+      return new Session(NativeSession.create(model, { threads, customOpLibraries: [nativeOps] }));
+    }
     const s = await ort.InferenceSession.create(model, {
       intraOpNumThreads: threads,
       interOpNumThreads: 1,
@@ -75,17 +122,36 @@ export class Session {
     feeds: Record<string, Tensor>,
     fetches?: readonly string[],
   ): Promise<Record<string, Tensor>> {
-    return fetches ? this.#session.run(feeds, fetches) : this.#session.run(feeds);
+    const s = this.#session;
+    if (!(s instanceof NativeSession)) {
+      return fetches ? s.run(feeds, fetches) : s.run(feeds);
+    }
+    try {
+      const inputs: Record<string, NativeTensor> = {};
+      for (const [k, t] of Object.entries(feeds)) {
+        inputs[k] = { data: t.data as NativeTensorData, dims: t.dims };
+      }
+      const out: Record<string, Tensor> = {};
+      for (const [k, t] of Object.entries(s.run(inputs, fetches))) {
+        out[k] = new ort.Tensor(tensorType(t.data), t.data, t.dims);
+      }
+      return Promise.resolve(out);
+    } catch (e) {
+      return Promise.reject(e);
+    }
   }
 
   /** Ends profiling (when enabled) and frees the session. */
   async release(): Promise<void> {
-    await this.#session.release();
+    const s = this.#session;
+    if (s instanceof NativeSession) s.close();
+    else await s.release();
   }
 
   /** Stops profiling; ORT writes the trace file. */
   endProfiling(): void {
-    this.#session.endProfiling();
+    const s = this.#session;
+    if (!(s instanceof NativeSession)) s.endProfiling();
   }
 }
 
@@ -94,7 +160,8 @@ const cache = new Map<string, Promise<Session>>();
 /** A session for `model`, shared by every caller asking for the same bytes and options. */
 export function cachedSession(model: Uint8Array, opts: SessionOptions = {}): Promise<Session> {
   const hash = createHash("sha256").update(model).digest("hex");
-  const key = `${hash}:${opts.threads ?? defaultThreads()}`;
+  const nativeOps = opts.nativeOps === undefined ? processNativeOps : opts.nativeOps;
+  const key = `${hash}:${opts.threads ?? defaultThreads()}:${nativeOps ?? "portable"}`;
   let s = cache.get(key);
   if (!s) {
     s = Session.create(model, opts);

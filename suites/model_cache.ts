@@ -8,6 +8,8 @@
 import { createHash } from "node:crypto";
 import { writeFileAtomic } from "../reports/atomic.ts";
 import type { TrainState } from "../onnx/trainer.ts";
+import { nativeOpsLibrary } from "../onnx/runtime.ts";
+import { NATIVE_OPS_FLAGS, NATIVE_OPS_SOURCE } from "../native/build.ts";
 
 const MAGIC = "claimbench-state/1\n";
 
@@ -88,15 +90,25 @@ export function canonicalJson(x: unknown): string {
   return JSON.stringify(x);
 }
 
-let engineHash: string | undefined;
+const engineHashes = new Map<string, string>();
 
 /**
  * A hash of the source of everything that determines a trained model (`onnx/`, `models/`,
- * `fixtures/`, test files excluded): editing the engine invalidates cached models.
+ * `fixtures/`, test files excluded) and of the engine that runs it: portable, or native with the
+ * kernels' source and compiler flags (`native/`). Editing the engine, or switching engines,
+ * invalidates cached models.
  */
 export function engineVersion(): string {
-  if (engineHash) return engineHash;
+  const native = nativeOpsLibrary() !== null;
+  const kind = native ? "native" : "portable";
+  const cached = engineHashes.get(kind);
+  if (cached) return cached;
   const h = createHash("sha256");
+  h.update(`engine ${kind}\n`);
+  if (native) {
+    h.update(`${NATIVE_OPS_FLAGS.join(" ")}\n`);
+    h.update(Deno.readFileSync(NATIVE_OPS_SOURCE));
+  }
   for (const dir of ["onnx", "models", "fixtures"]) {
     const url = new URL(`../${dir}/`, import.meta.url);
     const files = [...Deno.readDirSync(url)]
@@ -108,8 +120,9 @@ export function engineVersion(): string {
       h.update(Deno.readFileSync(new URL(f, url)));
     }
   }
-  engineHash = h.digest("hex").slice(0, 16);
-  return engineHash;
+  const hash = h.digest("hex").slice(0, 16);
+  engineHashes.set(kind, hash);
+  return hash;
 }
 
 /** A folder of trained models and checkpoints. */
