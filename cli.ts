@@ -2,7 +2,7 @@
  * The command line behind `deno task reproduce` and `deno task list`.
  *
  *   reproduce [--suite ID ...] [--profile quick|full] [--seed N] [--threads N] [--out DIR]
- *             [--engine auto|native|portable] [--fresh]
+ *             [--engine portable|native] [--fresh]
  *   list
  *
  * Exit codes: 0 when every check's verdict matches its expectation, 1 when one differs, 2 for
@@ -44,11 +44,10 @@ Options of reproduce:
   --seed N        base seed, integer ≥ 0 (default: 0); training seeds are N, N+1, N+2
   --threads N     ONNX Runtime threads, integer ≥ 1 (default: number of cores, here ${defaultThreads()})
   --out DIR       output folder (default: out)
-  --engine E      auto | native | portable (default: auto). native runs claimbench's custom
-                  ops as C++ kernels, built with g++ into .cache/native; portable runs their
-                  ONNX definitions; auto is native when g++ can build the kernels. The engines
-                  compute the same functions with different rounding, so trained models and
-                  results differ between them (results.json records which ran).
+  --engine E      portable | native (default: portable). portable runs claimbench's custom
+                  ops as their ONNX definitions; native as C++ kernels, built with g++ into
+                  .cache/native: faster training, but different rounding, so trained models
+                  and results differ, and the thresholds were calibrated on portable (README).
   --fresh         retrain instead of using cached trained models
   -h, --help      this text
 
@@ -66,8 +65,8 @@ export interface ReproduceOptions {
 }
 
 /** Which kernels run claimbench's custom ops (`--engine`). */
-export type Engine = "auto" | "native" | "portable";
-const ENGINES: readonly Engine[] = ["auto", "native", "portable"];
+export type Engine = "portable" | "native";
+const ENGINES: readonly Engine[] = ["portable", "native"];
 
 function intFlag(name: string, raw: string | undefined, fallback: number, min: number): number {
   if (raw === undefined) return fallback;
@@ -101,7 +100,7 @@ export function parseReproduceArgs(args: readonly string[]): ReproduceOptions {
   if (!PROFILES.includes(profile as Profile)) {
     throw new UsageError(`--profile must be one of ${PROFILES.join(", ")}: got "${profile}"`);
   }
-  const engine = (a.engine as string | undefined) ?? "auto";
+  const engine = (a.engine as string | undefined) ?? "portable";
   if (!ENGINES.includes(engine as Engine)) {
     throw new UsageError(`--engine must be one of ${ENGINES.join(", ")}: got "${engine}"`);
   }
@@ -143,8 +142,8 @@ function versions(): Record<string, string> {
 }
 
 /**
- * Sets the process's engine: builds and registers the native op library for `native` (an
- * error if it cannot be built) and for `auto` where it can be (else portable, said in the log).
+ * Sets the process's engine: none for `portable`; for `native`, builds and registers the native
+ * op library (a UsageError naming the cause if it cannot be built).
  */
 export async function selectEngine(engine: Engine, log: (m: string) => void): Promise<void> {
   if (engine === "portable") {
@@ -156,12 +155,7 @@ export async function selectEngine(engine: Engine, log: (m: string) => void): Pr
   try {
     library = await buildNativeOps();
   } catch (e) {
-    if (engine === "native") {
-      throw new UsageError(`--engine native needs the native ops: ${(e as Error).message}`);
-    }
-    useNativeOps(null);
-    log(`engine: portable, as the native ops are unavailable: ${(e as Error).message}`);
-    return;
+    throw new UsageError(`--engine native needs the native ops: ${(e as Error).message}`);
   }
   useNativeOps(library);
   log(`engine: native (custom ops from ${library})`);

@@ -6,13 +6,19 @@ import { SUITES } from "./suites/registry.ts";
 
 Deno.test("reproduce options: defaults and repeated --suite", () => {
   const o = parseReproduceArgs([]);
-  assertEquals([o.profile, o.seed, o.out, o.fresh, o.engine], ["full", 0, "out", false, "auto"]);
+  assertEquals([o.profile, o.seed, o.out, o.fresh, o.engine], [
+    "full",
+    0,
+    "out",
+    false,
+    "portable",
+  ]);
   assertEquals(o.suites.length, SUITES.length);
   const id = SUITES[0].id;
   const p = parseReproduceArgs(["--suite", id, "--suite", id, "--profile", "quick", "--seed", "3"]);
   assertEquals(p.suites.map((s) => s.id), [id]);
   assertEquals([p.profile, p.seed], ["quick", 3]);
-  assertEquals(parseReproduceArgs(["--engine", "portable"]).engine, "portable");
+  assertEquals(parseReproduceArgs(["--engine", "native"]).engine, "native");
 });
 
 Deno.test("bad usage names the flag, the value and what is allowed", () => {
@@ -25,7 +31,7 @@ Deno.test("bad usage names the flag, the value and what is allowed", () => {
   assertThrows(
     () => parseReproduceArgs(["--engine", "gpu"]),
     UsageError,
-    `--engine must be one of auto, native, portable: got "gpu"`,
+    `--engine must be one of portable, native: got "gpu"`,
   );
 });
 
