@@ -10,7 +10,8 @@
  *   4 heads of 16 dims, Hard-ALiBi windows 1 and 2 and two causal (NoPE) heads.
  *
  * Inputs are passed zero-copy and outputs written into preallocated arrays, so an iteration is
- * the op plus the FFI call (~10 µs).
+ * the op plus the FFI call (~10 µs). 200 iterations each: every session's ORT pool spins for a
+ * while after its runs, which slows the next benchmark's first iterations.
  *
  * `deno bench --allow-read --allow-write --allow-run --allow-ffi --allow-env --allow-sys
  *   bench/native_ops_bench.ts`
@@ -116,8 +117,8 @@ for (const [group, s, feeds] of cases) {
     name: `${group}: standard-op composition`,
     group,
     baseline: true,
-    n: 30,
-    warmup: 5,
+    n: 200,
+    warmup: 20,
     fn: () => {
       s.composed.run(feeds, ["y"], into);
     },
@@ -125,8 +126,8 @@ for (const [group, s, feeds] of cases) {
   Deno.bench({
     name: `${group}: native`,
     group,
-    n: 30,
-    warmup: 5,
+    n: 200,
+    warmup: 20,
     fn: () => {
       s.native.run(feeds, ["y"], into);
     },
@@ -169,8 +170,8 @@ for (const grad of [false, true]) {
     name: `${group}: ONNX definition`,
     group,
     baseline: true,
-    n: 30,
-    warmup: 5,
+    n: 200,
+    warmup: 20,
     fn: () => {
       definition.run(feeds, ["y"], into);
     },
@@ -178,8 +179,8 @@ for (const grad of [false, true]) {
   Deno.bench({
     name: `${group}: native`,
     group,
-    n: 30,
-    warmup: 5,
+    n: 200,
+    warmup: 20,
     fn: () => {
       kernel.run(feeds, ["y"], into);
     },
