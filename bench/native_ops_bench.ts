@@ -111,34 +111,39 @@ const cases = [
   ["GeluGrad [3072,256]", geluGrad, { a: gdy, b: gx }],
 ] as const;
 
+const sessions: NativeSession[] = [];
+
+/** Benchmarks `native` against `baseline` (named `what`), both writing output y into `into`. */
+function compare(
+  group: string,
+  what: string,
+  baseline: NativeSession,
+  native: NativeSession,
+  feeds: Record<string, NativeTensor>,
+  into: Record<string, NativeTensor>,
+): void {
+  sessions.push(baseline, native);
+  for (const [name, s] of [[what, baseline], ["native", native]] as const) {
+    Deno.bench({
+      name: `${group}: ${name}`,
+      group,
+      baseline: s === baseline,
+      n: 200,
+      warmup: 20,
+      fn: () => {
+        s.run(feeds, ["y"], into);
+      },
+    });
+  }
+}
+
 for (const [group, s, feeds] of cases) {
   const into = { y: { data: new Float32Array(feeds.a.data.length), dims: feeds.a.dims } };
-  Deno.bench({
-    name: `${group}: standard-op composition`,
-    group,
-    baseline: true,
-    n: 200,
-    warmup: 20,
-    fn: () => {
-      s.composed.run(feeds, ["y"], into);
-    },
-  });
-  Deno.bench({
-    name: `${group}: native`,
-    group,
-    n: 200,
-    warmup: 20,
-    fn: () => {
-      s.native.run(feeds, ["y"], into);
-    },
-  });
+  compare(group, "standard-op composition", s.composed, s.native, feeds, into);
 }
 
 globalThis.addEventListener("unload", () => {
-  for (const [, s] of cases) {
-    s.native.close();
-    s.composed.close();
-  }
+  for (const s of sessions) s.close();
 });
 
 // Attention: the same model with and without the library (without it ORT inlines the ONNX
@@ -164,25 +169,12 @@ for (const grad of [false, true]) {
   const feeds: Record<string, NativeTensor> = grad ? { qkv, dy: ady } : { qkv };
   const out = grad ? qkv.dims : ady.dims;
   const into = { y: { data: new Float32Array(out.reduce((a, b) => a * b, 1)), dims: out } };
-  const definition = session(attentionModel(grad), []);
-  const kernel = session(attentionModel(grad));
-  Deno.bench({
-    name: `${group}: ONNX definition`,
+  compare(
     group,
-    baseline: true,
-    n: 200,
-    warmup: 20,
-    fn: () => {
-      definition.run(feeds, ["y"], into);
-    },
-  });
-  Deno.bench({
-    name: `${group}: native`,
-    group,
-    n: 200,
-    warmup: 20,
-    fn: () => {
-      kernel.run(feeds, ["y"], into);
-    },
-  });
+    "ONNX definition",
+    session(attentionModel(grad), []),
+    session(attentionModel(grad)),
+    feeds,
+    into,
+  );
 }

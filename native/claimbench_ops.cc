@@ -704,6 +704,26 @@ struct CombineJob {
   float* out;
 };
 
+// Continues one Combine's two chains (even, odd) from row r to its last row.
+template <typename V, int NV>
+CB_INLINE void CombineRest(const CombineJob& c, int64_t r, V* even, V* odd) {
+  constexpr int64_t W = sizeof(V) / sizeof(float);
+  for (; r + 1 <= c.r1; r += 2) {
+    const V we = Splat<V>(c.w[r * c.ws]), wo = Splat<V>(c.w[(r + 1) * c.ws]);
+    const float* x = c.rows + r * c.rs;
+#pragma GCC unroll 4
+    for (int u = 0; u < NV; ++u) {
+      even[u] = even[u] + Load<V>(x + u * W) * we;
+      odd[u] = odd[u] + Load<V>(x + c.rs + u * W) * wo;
+    }
+  }
+  if (r == c.r1) {
+    const V we = Splat<V>(c.w[r * c.ws]);
+#pragma GCC unroll 4
+    for (int u = 0; u < NV; ++u) even[u] = even[u] + Load<V>(c.rows + r * c.rs + u * W) * we;
+  }
+}
+
 // Two Combines at once, for hs = NV·W: each keeps its own two chains over its own rows (the
 // same operations in the same order as Combine), interleaved so that four chains hide the add
 // latency.
@@ -727,34 +747,8 @@ CB_INLINE void CombinePairRows(const CombineJob& a, const CombineJob& b) {
       bo[u] = bo[u] + Load<V>(xb + b.rs + u * W) * wbo;
     }
   }
-  for (; ra + 1 <= a.r1; ra += 2) {
-    const V we = Splat<V>(a.w[ra * a.ws]), wo = Splat<V>(a.w[(ra + 1) * a.ws]);
-    const float* x = a.rows + ra * a.rs;
-#pragma GCC unroll 4
-    for (int u = 0; u < NV; ++u) {
-      ae[u] = ae[u] + Load<V>(x + u * W) * we;
-      ao[u] = ao[u] + Load<V>(x + a.rs + u * W) * wo;
-    }
-  }
-  for (; rb + 1 <= b.r1; rb += 2) {
-    const V we = Splat<V>(b.w[rb * b.ws]), wo = Splat<V>(b.w[(rb + 1) * b.ws]);
-    const float* x = b.rows + rb * b.rs;
-#pragma GCC unroll 4
-    for (int u = 0; u < NV; ++u) {
-      be[u] = be[u] + Load<V>(x + u * W) * we;
-      bo[u] = bo[u] + Load<V>(x + b.rs + u * W) * wo;
-    }
-  }
-  if (ra == a.r1) {
-    const V we = Splat<V>(a.w[ra * a.ws]);
-#pragma GCC unroll 4
-    for (int u = 0; u < NV; ++u) ae[u] = ae[u] + Load<V>(a.rows + ra * a.rs + u * W) * we;
-  }
-  if (rb == b.r1) {
-    const V we = Splat<V>(b.w[rb * b.ws]);
-#pragma GCC unroll 4
-    for (int u = 0; u < NV; ++u) be[u] = be[u] + Load<V>(b.rows + rb * b.rs + u * W) * we;
-  }
+  CombineRest<V, NV>(a, ra, ae, ao);
+  CombineRest<V, NV>(b, rb, be, bo);
 #pragma GCC unroll 4
   for (int u = 0; u < NV; ++u) {
     Store(a.out + u * W, ae[u] + ao[u]);
