@@ -694,82 +694,6 @@ CB_INLINE void Combine(const float* w, int64_t ws, const float* rows, int64_t rs
   }
 }
 
-// One output of Combine: out[0, hs) = Σ_{r = r0..r1} w[r·ws] · rows[r·rs + ·].
-struct CombineJob {
-  const float* w;
-  int64_t ws;
-  const float* rows;
-  int64_t rs;
-  int64_t r0, r1;
-  float* out;
-};
-
-// Continues one Combine's two chains (even, odd) from row r to its last row.
-template <typename V, int NV>
-CB_INLINE void CombineRest(const CombineJob& c, int64_t r, V* even, V* odd) {
-  constexpr int64_t W = sizeof(V) / sizeof(float);
-  for (; r + 1 <= c.r1; r += 2) {
-    const V we = Splat<V>(c.w[r * c.ws]), wo = Splat<V>(c.w[(r + 1) * c.ws]);
-    const float* x = c.rows + r * c.rs;
-#pragma GCC unroll 4
-    for (int u = 0; u < NV; ++u) {
-      even[u] = even[u] + Load<V>(x + u * W) * we;
-      odd[u] = odd[u] + Load<V>(x + c.rs + u * W) * wo;
-    }
-  }
-  if (r == c.r1) {
-    const V we = Splat<V>(c.w[r * c.ws]);
-#pragma GCC unroll 4
-    for (int u = 0; u < NV; ++u) even[u] = even[u] + Load<V>(c.rows + r * c.rs + u * W) * we;
-  }
-}
-
-// Two Combines at once, for hs = NV·W: each keeps its own two chains over its own rows (the
-// same operations in the same order as Combine), interleaved so that four chains hide the add
-// latency.
-template <typename V, int NV>
-CB_INLINE void CombinePairRows(const CombineJob& a, const CombineJob& b) {
-  constexpr int64_t W = sizeof(V) / sizeof(float);
-  V ae[NV], ao[NV], be[NV], bo[NV];
-#pragma GCC unroll 4
-  for (int u = 0; u < NV; ++u) ae[u] = ao[u] = be[u] = bo[u] = Splat<V>(0.0f);
-  int64_t ra = a.r0, rb = b.r0;
-  for (; ra + 1 <= a.r1 && rb + 1 <= b.r1; ra += 2, rb += 2) {
-    const V wae = Splat<V>(a.w[ra * a.ws]), wao = Splat<V>(a.w[(ra + 1) * a.ws]);
-    const V wbe = Splat<V>(b.w[rb * b.ws]), wbo = Splat<V>(b.w[(rb + 1) * b.ws]);
-    const float* xa = a.rows + ra * a.rs;
-    const float* xb = b.rows + rb * b.rs;
-#pragma GCC unroll 4
-    for (int u = 0; u < NV; ++u) {
-      ae[u] = ae[u] + Load<V>(xa + u * W) * wae;
-      ao[u] = ao[u] + Load<V>(xa + a.rs + u * W) * wao;
-      be[u] = be[u] + Load<V>(xb + u * W) * wbe;
-      bo[u] = bo[u] + Load<V>(xb + b.rs + u * W) * wbo;
-    }
-  }
-  CombineRest<V, NV>(a, ra, ae, ao);
-  CombineRest<V, NV>(b, rb, be, bo);
-#pragma GCC unroll 4
-  for (int u = 0; u < NV; ++u) {
-    Store(a.out + u * W, ae[u] + ao[u]);
-    Store(b.out + u * W, be[u] + bo[u]);
-  }
-}
-
-// Combine(a) and Combine(b), interleaved where a head's dims are one or two vectors.
-template <typename V>
-CB_INLINE void CombinePair(const CombineJob& a, const CombineJob& b, int64_t hs) {
-  constexpr int64_t W = sizeof(V) / sizeof(float);
-  if (hs == W) {
-    CombinePairRows<V, 1>(a, b);
-  } else if (hs == 2 * W) {
-    CombinePairRows<V, 2>(a, b);
-  } else {
-    Combine<V>(a.w, a.ws, a.rows, a.rs, hs, a.r0, a.r1, a.out);
-    Combine<V>(b.w, b.ws, b.rows, b.rs, hs, b.r0, b.r1, b.out);
-  }
-}
-
 // s[j] = Σ_d a[d] · bt[d·ld + j] for NC groups of W keys from j: two partial sums per lane, over
 // the even and the odd d (independent chains), added at the end.
 template <typename V, int NC>
@@ -889,8 +813,8 @@ struct AttentionJob {
   Simd simd = kSse2;
 };
 
-// A task's scratch: Kᵀ and Vᵀ [hs, ld] (zero padded), two rows of Q·Scale [2, hs], and the
-// weights P and their gradient dS [T, ld] (two rows of P in the forward).
+// A task's scratch: Kᵀ and Vᵀ [hs, ld] (zero padded), Q·Scale [hs], and the weights P and
+// their gradient dS [T, ld] (one row of P in the forward).
 struct AttentionScratch {
   float* kt;
   float* vt;
@@ -899,7 +823,7 @@ struct AttentionScratch {
   float* ds;
 };
 
-// Query row i of one head: its weights p (into P's row i for the gradient, else row i mod 2),
+// Query row i of one head: its weights p (into P's row i for the gradient, else P's row 0),
 // and for the gradient ds = p·(dp − c) into dS's row i. Returns where p went.
 template <typename V>
 CB_INLINE const float* RowWeights(const AttentionJob& job, const AttentionScratch& w,
@@ -908,8 +832,8 @@ CB_INLINE const float* RowWeights(const AttentionJob& job, const AttentionScratc
   constexpr int64_t W = sizeof(V) / sizeof(float);
   const int64_t T = job.T, hs = job.hs, ld = job.ld, C = job.H * hs, rs = 3 * C;
   const bool grad = dy != nullptr;
-  float* p = w.p + (grad ? i : i % 2) * ld;
-  float* qs = w.qs + (i % 2) * hs;
+  float* p = w.p + (grad ? i * ld : 0);
+  float* qs = w.qs;
   for (int64_t d = 0; d < hs; ++d) qs[d] = q[i * rs + d] * job.scale;
   RowDots<V>(qs, w.kt, ld, hs, l, u, p);
   SoftmaxInPlace<V>(p, bias + i * T, T * T - i * T, l, u);
@@ -960,37 +884,25 @@ CB_INLINE void AttentionHead(const AttentionJob& job, int64_t task, const Attent
   float* out = job.y + (grad ? b * T * rs : b * T * C) + h * hs;
   const int64_t os = grad ? rs : C;
   const float* dy = grad ? job.dy + b * T * C + h * hs : nullptr;
-  // Rows two at a time: their sums over keys (Y's rows, or dQ's) are interleaved.
-  for (int64_t i = 0; i < T; i += 2) {
-    const int64_t n = i + 1 < T ? 2 : 1;
-    CombineJob sums[2];
-    for (int64_t r = 0; r < n; ++r) {
-      const int64_t l = lo[i + r], u = hi[i + r];
-      const float* p = RowWeightsAnyWidth<V>(job, w, q, bias, dy, i + r, l, u);
-      sums[r] = grad ? CombineJob{w.ds + (i + r) * ld, 1, k, rs, l, u, out + (i + r) * os}
-                     : CombineJob{p, 1, v, rs, l, u, out + (i + r) * os};
+  for (int64_t i = 0; i < T; ++i) {
+    const int64_t l = lo[i], u = hi[i];
+    const float* p = RowWeightsAnyWidth<V>(job, w, q, bias, dy, i, l, u);
+    float* o = out + i * os;
+    if (!grad) {
+      Combine<VC>(p, 1, v, rs, hs, l, u, o);
+      continue;
     }
-    if (n == 2) {
-      CombinePair<VC>(sums[0], sums[1], hs);
-    } else {
-      const CombineJob& c = sums[0];
-      Combine<VC>(c.w, c.ws, c.rows, c.rs, hs, c.r0, c.r1, c.out);
-    }
-    if (grad) {
-      for (int64_t r = 0; r < n; ++r) {
-        float* dq = out + (i + r) * os;
-        for (int64_t d = 0; d < hs; ++d) dq[d] = dq[d] * job.scale;
-      }
-    }
+    Combine<VC>(w.ds + i * ld, 1, k, rs, hs, l, u, o);  // dQ's row
+    for (int64_t d = 0; d < hs; ++d) o[d] = o[d] * job.scale;
   }
   if (!grad) return;
   const int32_t* ilo = job.ilo + h * T;
   const int32_t* ihi = job.ihi + h * T;
   for (int64_t j = 0; j < T; ++j) {
     float* dk = out + j * os + C;
-    CombinePair<VC>({w.ds + j, ld, q, rs, ilo[j], ihi[j], dk},
-                    {w.p + j, ld, dy, C, ilo[j], ihi[j], out + j * os + 2 * C}, hs);
+    Combine<VC>(w.ds + j, ld, q, rs, hs, ilo[j], ihi[j], dk);
     for (int64_t d = 0; d < hs; ++d) dk[d] = dk[d] * job.scale;
+    Combine<VC>(w.p + j, ld, dy, C, hs, ilo[j], ihi[j], out + j * os + 2 * C);
   }
 }
 
@@ -1032,14 +944,14 @@ struct ScratchBuffer {
 void RunAttentionTask(void* data, size_t task) {
   const AttentionJob& job = *static_cast<const AttentionJob*>(data);
   const int64_t T = job.T, hs = job.hs, ld = job.ld;
-  const int64_t rows = job.dy != nullptr ? T : 2;
+  const int64_t rows = job.dy != nullptr ? T : 1;
   thread_local ScratchBuffer scratch;
-  float* buf = scratch.Get(static_cast<size_t>(2 * hs * ld + 2 * hs + 2 * rows * ld));
+  float* buf = scratch.Get(static_cast<size_t>(2 * hs * ld + hs + 2 * rows * ld));
   AttentionScratch w{};
   w.kt = buf;
   w.vt = buf + hs * ld;
   w.qs = w.vt + hs * ld;
-  w.p = w.qs + 2 * hs;
+  w.p = w.qs + hs;
   w.ds = w.p + rows * ld;
   // RowDots reads Kᵀ's and Vᵀ's padding, which must be finite; P and dS are written before
   // they are read.
