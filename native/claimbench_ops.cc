@@ -512,33 +512,33 @@ struct Io {
   Shape s1;
 };
 
-OrtStatus* ReadInputs(OrtKernelContext* ctx, Io* io) {
-  const OrtValue* v0 = nullptr;
-  const OrtValue* v1 = nullptr;
-  CB_RETURN_IF_ERROR(g_api.KernelContext_GetInput(ctx, 0, &v0));
-  CB_RETURN_IF_ERROR(g_api.KernelContext_GetInput(ctx, 1, &v1));
-  if (v0 == nullptr || v1 == nullptr) {
-    return Error("Cannot run claimbench op as an input is missing");
-  }
-  CB_RETURN_IF_ERROR(GetShape(v0, &io->s0, "input 0"));
-  CB_RETURN_IF_ERROR(GetShape(v1, &io->s1, "input 1"));
-  void* p0 = nullptr;
-  void* p1 = nullptr;
-  // Inputs are only read; the API has one accessor for both directions.
-  CB_RETURN_IF_ERROR(g_api.GetTensorMutableData(const_cast<OrtValue*>(v0), &p0));
-  CB_RETURN_IF_ERROR(g_api.GetTensorMutableData(const_cast<OrtValue*>(v1), &p1));
-  io->in0 = static_cast<const float*>(p0);
-  io->in1 = static_cast<const float*>(p1);
+// Input `index` (named `what` in errors): its shape and data, only read (the API has one
+// accessor for both directions).
+OrtStatus* GetInputData(OrtKernelContext* ctx, size_t index, const char* what, Shape* shape,
+                        const float** data) {
+  const OrtValue* v = nullptr;
+  CB_RETURN_IF_ERROR(g_api.KernelContext_GetInput(ctx, index, &v));
+  if (v == nullptr) return Error(std::string("Cannot run claimbench op as ") + what + " is missing");
+  CB_RETURN_IF_ERROR(GetShape(v, shape, what));
+  void* p = nullptr;
+  CB_RETURN_IF_ERROR(g_api.GetTensorMutableData(const_cast<OrtValue*>(v), &p));
+  *data = static_cast<const float*>(p);
   return nullptr;
 }
 
-OrtStatus* MakeOutput(OrtKernelContext* ctx, const Shape& shape, float** out) {
+// Output `index` of `shape`, allocated by ORT.
+OrtStatus* MakeOutputAt(OrtKernelContext* ctx, size_t index, const Shape& shape, float** out) {
   OrtValue* v = nullptr;
-  CB_RETURN_IF_ERROR(g_api.KernelContext_GetOutput(ctx, 0, shape.dims, shape.rank, &v));
+  CB_RETURN_IF_ERROR(g_api.KernelContext_GetOutput(ctx, index, shape.dims, shape.rank, &v));
   void* p = nullptr;
   CB_RETURN_IF_ERROR(g_api.GetTensorMutableData(v, &p));
   *out = static_cast<float*>(p);
   return nullptr;
+}
+
+OrtStatus* ReadInputs(OrtKernelContext* ctx, Io* io) {
+  CB_RETURN_IF_ERROR(GetInputData(ctx, 0, "input 0", &io->s0, &io->in0));
+  return GetInputData(ctx, 1, "input 1", &io->s1, &io->in1);
 }
 
 void SplitRows(const Shape& s, RowJob* job) {
@@ -584,7 +584,7 @@ OrtStatus* ComputeBiasSoftmax(OrtKernelContext* ctx, Simd simd) {
   }
   job.a = io.in0;
   job.b = io.in1;
-  CB_RETURN_IF_ERROR(MakeOutput(ctx, xs, &job.out));
+  CB_RETURN_IF_ERROR(MakeOutputAt(ctx, 0, xs, &job.out));
   return RunRows(ctx, &job);
 }
 
@@ -603,7 +603,7 @@ OrtStatus* ComputeSameShape(OrtKernelContext* ctx, int op, const char* name, Sim
   SplitRows(io.s0, &job);
   job.a = io.in0;
   job.b = io.in1;
-  CB_RETURN_IF_ERROR(MakeOutput(ctx, io.s0, &job.out));
+  CB_RETURN_IF_ERROR(MakeOutputAt(ctx, 0, io.s0, &job.out));
   return RunRows(ctx, &job);
 }
 
@@ -965,27 +965,6 @@ void RunAttentionTask(void* data, size_t task) {
   } else {
     AttentionHeadSse2(job, static_cast<int64_t>(task), w);
   }
-}
-
-OrtStatus* GetInputData(OrtKernelContext* ctx, size_t index, const char* what, Shape* shape,
-                        const float** data) {
-  const OrtValue* v = nullptr;
-  CB_RETURN_IF_ERROR(g_api.KernelContext_GetInput(ctx, index, &v));
-  if (v == nullptr) return Error(std::string("Cannot run claimbench op as ") + what + " is missing");
-  CB_RETURN_IF_ERROR(GetShape(v, shape, what));
-  void* p = nullptr;
-  CB_RETURN_IF_ERROR(g_api.GetTensorMutableData(const_cast<OrtValue*>(v), &p));
-  *data = static_cast<const float*>(p);
-  return nullptr;
-}
-
-OrtStatus* MakeOutputAt(OrtKernelContext* ctx, size_t index, const Shape& shape, float** out) {
-  OrtValue* v = nullptr;
-  CB_RETURN_IF_ERROR(g_api.KernelContext_GetOutput(ctx, index, shape.dims, shape.rank, &v));
-  void* p = nullptr;
-  CB_RETURN_IF_ERROR(g_api.GetTensorMutableData(v, &p));
-  *out = static_cast<float*>(p);
-  return nullptr;
 }
 
 // The key range of every query row of every head, and the query rows of every key. Ranges

@@ -1,7 +1,8 @@
 /**
- * Causal multi-head self-attention with the position information of "Repeat After Me" (Jelassi et al. 2024, CLAIMS.md §1.2) as
- * either a constant additive bias per head (causal mask, ALiBi, Hard-ALiBi; built from
- * `onnx/attention_bias.ts`) or rotary embeddings on a fraction of each head's dims (GPT-NeoX).
+ * Causal multi-head self-attention with the position information of "Repeat After Me" (Jelassi
+ * et al. 2024, CLAIMS.md §1.2) as either a constant additive bias per head (causal mask, ALiBi,
+ * Hard-ALiBi; built from `onnx/attention_bias.ts`) or rotary embeddings on a fraction of each
+ * head's dims (GPT-NeoX).
  *
  *   qkv = x·W_qkv + b_qkv                              [B·T, 3C]
  *   q, k, v = split(heads(qkv))                        [B, H, T, hs] each

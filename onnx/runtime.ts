@@ -45,6 +45,11 @@ export function nativeOpsLibrary(): string | null {
   return processNativeOps;
 }
 
+/** The library a session with `opts` registers: its own choice, else the process's. */
+function sessionNativeOps(opts: SessionOptions): string | null {
+  return opts.nativeOps === undefined ? processNativeOps : opts.nativeOps;
+}
+
 /** The number of cores, the default thread count. */
 export function defaultThreads(): number {
   return navigator.hardwareConcurrency || 1;
@@ -93,7 +98,7 @@ export class Session {
   /** Loads `model` (ONNX bytes) into a new session. */
   static async create(model: Uint8Array, opts: SessionOptions = {}): Promise<Session> {
     const threads = opts.threads ?? defaultThreads();
-    const nativeOps = opts.nativeOps === undefined ? processNativeOps : opts.nativeOps;
+    const nativeOps = sessionNativeOps(opts);
     if (nativeOps !== null) {
       if (opts.profilePrefix !== undefined) {
         throw new TypeError("Cannot profile a session of the native engine: use the portable one");
@@ -160,7 +165,7 @@ const cache = new Map<string, Promise<Session>>();
 /** A session for `model`, shared by every caller asking for the same bytes and options. */
 export function cachedSession(model: Uint8Array, opts: SessionOptions = {}): Promise<Session> {
   const hash = createHash("sha256").update(model).digest("hex");
-  const nativeOps = opts.nativeOps === undefined ? processNativeOps : opts.nativeOps;
+  const nativeOps = sessionNativeOps(opts);
   const key = `${hash}:${opts.threads ?? defaultThreads()}:${nativeOps ?? "portable"}`;
   let s = cache.get(key);
   if (!s) {
