@@ -23,6 +23,7 @@ export {
   gather,
   gelu,
   geluGrad,
+  layerNormGrad,
   log,
   logSoftmax,
   matMul,
@@ -49,6 +50,7 @@ export {
   CONV1D_IM2COL,
   CUSTOM_DOMAIN,
   GELU_GRAD,
+  LAYER_NORM_GRAD,
 } from "./onnx/functions.ts";
 /** Reverse-mode autodiff over recorded graphs. */
 export { gradients } from "./onnx/autodiff.ts";
@@ -94,7 +96,7 @@ export {
 } from "./onnx/native_session.ts";
 /**
  * Builds the C++ custom-op library (`BiasAttention`, `BiasAttentionGrad`, `GeluGrad`,
- * `BiasSoftmax`, `SoftmaxGrad`) with g++.
+ * `LayerNormGrad`, `BiasSoftmax`, `SoftmaxGrad`) with g++.
  */
 export { buildNativeOps, NATIVE_OPS_LIBRARY } from "./native/build.ts";
 /**

@@ -7,7 +7,8 @@
  * - GeluGrad(dY, X) vs the erf-GELU derivative from Mul/Erf/Add/Exp at [3072, 256];
  * - BiasAttention(QKV, Bias, Scale) and BiasAttentionGrad vs their ONNX definitions (the same
  *   graph in a session without the library), in the bench transformer's attention: B 32, T 96,
- *   4 heads of 16 dims, Hard-ALiBi windows 1 and 2 and two causal (NoPE) heads.
+ *   4 heads of 16 dims, Hard-ALiBi windows 1 and 2 and two causal (NoPE) heads;
+ * - LayerNormGrad vs its ONNX definition at [3072, 64] (a transformer block's LayerNorm).
  *
  * Inputs are passed zero-copy and outputs written into preallocated arrays, so an iteration is
  * the op plus the FFI call (~10 µs). 200 iterations each: every session's ORT pool spins for a
@@ -30,6 +31,7 @@ import {
   biasAttentionGrad,
   erf,
   exp,
+  layerNormGrad,
   mul,
   reduceSum,
   softmax,
@@ -178,3 +180,34 @@ for (const grad of [false, true]) {
     into,
   );
 }
+
+// LayerNormGrad at the transformer's [B·T, C], with and without the library.
+const [LR, LC] = [3072, 64];
+function layerNormModel(): Uint8Array {
+  const g = new Graph("layer_norm_grad");
+  const v = (n: string, shape: number[]) => g.input(n, "float32", shape);
+  const [dx] = layerNormGrad(
+    v("dy", [LR, LC]),
+    v("x", [LR, LC]),
+    v("scale", [LC]),
+    v("mean", [LR, 1]),
+    v("invStd", [LR, 1]),
+  );
+  g.output(dx, "y");
+  return g.toModel();
+}
+const lnFeeds: Record<string, NativeTensor> = {
+  dy: { data: normal(LR * LC), dims: [LR, LC] },
+  x: { data: normal(LR * LC), dims: [LR, LC] },
+  scale: { data: normal(LC), dims: [LC] },
+  mean: { data: normal(LR).map((m) => 0.1 * m), dims: [LR, 1] },
+  invStd: { data: normal(LR).map((r) => 1 + 0.1 * Math.abs(r)), dims: [LR, 1] },
+};
+compare(
+  "LayerNormGrad [3072,64]",
+  "ONNX definition",
+  session(layerNormModel(), []),
+  session(layerNormModel()),
+  lnFeeds,
+  { y: { data: new Float32Array(LR * LC), dims: [LR, LC] } },
+);

@@ -7,6 +7,8 @@
 //     attention" below), and BiasAttentionGrad(dY, QKV, Bias, Scale) -> dQKV, its gradient.
 //   GeluGrad(dY, X) -> dX = dY * (Phi(x) + x * phi(x)), the derivative of the exact (erf) GELU:
 //     Phi(x) = (1 + erf(x / sqrt 2)) / 2, phi(x) = exp(-x^2 / 2) / sqrt(2 pi).
+//   LayerNormGrad(dY, X, Scale, Mean, InvStd) -> (dX, XHat): LayerNormalization's input gradient
+//     over the last axis from the forward statistics (see below).
 //   BiasSoftmax(X [..., T, S], B) -> Y = softmax(X + B) over the last axis. B's shape is a
 //     suffix of X's where every dimension equals X's or is 1, and its last dimension equals S
 //     (e.g. X [batch, H, T, S] with B [H, T, S] or [1, T, S]). B may hold -inf (causal masks).
@@ -1074,6 +1076,128 @@ OrtStatus* ComputeAttention(OrtKernelContext* ctx, bool grad, Simd simd) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// LayerNormGrad(dY, X, Scale [C], Mean, InvStd) -> (dX, XHat) over the last axis (C), with the
+// forward node's statistics: per row, in float32 unless noted, x̂_j = (x_j − μ)·r, g_j = dY_j·γ_j,
+// a = float(Σ_j g_j / C) and b = float(Σ_j g_j·x̂_j / C) (sums in double by position mod 4),
+// dX_j = ((g_j − a) − x̂_j·b)·r. Rows are split whole over the pool, as the row kernels above.
+
+bool SameShape(const Shape& a, const Shape& b) {
+  if (a.rank != b.rank) return false;
+  for (size_t i = 0; i < a.rank; ++i) {
+    if (a.dims[i] != b.dims[i]) return false;
+  }
+  return true;
+}
+
+struct LayerNormJob {
+  int64_t rows = 0, n = 0, rows_per_block = 1;
+  const float* dy = nullptr;
+  const float* x = nullptr;
+  const float* scale = nullptr;
+  const float* mean = nullptr;
+  const float* inv_std = nullptr;
+  float* dx = nullptr;
+  float* xhat = nullptr;
+  Simd simd = kSse2;
+};
+
+template <typename V>
+CB_INLINE void LayerNormGradRow(const LayerNormJob& job, int64_t r) {
+  constexpr int64_t W = sizeof(V) / sizeof(float);
+  const int64_t n = job.n, o = r * n;
+  const float m = job.mean[r], rs = job.inv_std[r];
+  const float* x = job.x + o;
+  const float* dy = job.dy + o;
+  float* xh = job.xhat + o;
+  float* dx = job.dx + o;  // holds g until the last pass
+  D4 sg = {}, sgx = {};
+  int64_t j = 0;
+  for (; j + W <= n; j += W) {
+    const V xhat = (Load<V>(x + j) - m) * rs;
+    const V g = Load<V>(dy + j) * Load<V>(job.scale + j);
+    Store(xh + j, xhat);
+    Store(dx + j, g);
+    Accumulate(sg, g);
+    Accumulate(sgx, g * xhat);
+  }
+  if (j < n) {
+    const V xhat = (LoadTail<V>(x + j, n - j, 0.0f) - m) * rs;
+    const V g = LoadTail<V>(dy + j, n - j, 0.0f) * LoadTail<V>(job.scale + j, n - j, 0.0f);
+    StoreTail(xh + j, n - j, xhat);
+    StoreTail(dx + j, n - j, g);
+    Accumulate(sg, Keep(g, n - j, 0.0f));
+    Accumulate(sgx, Keep(g * xhat, n - j, 0.0f));
+  }
+  const float a = static_cast<float>(SumLanes(sg) / static_cast<double>(n));
+  const float b = static_cast<float>(SumLanes(sgx) / static_cast<double>(n));
+  for (j = 0; j + W <= n; j += W) {
+    Store(dx + j, ((Load<V>(dx + j) - a) - Load<V>(xh + j) * b) * rs);
+  }
+  for (; j < n; ++j) dx[j] = ((dx[j] - a) - xh[j] * b) * rs;
+}
+
+void LayerNormRowsSse2(const LayerNormJob& job, int64_t r0, int64_t r1) {
+  for (int64_t r = r0; r < r1; ++r) LayerNormGradRow<V4>(job, r);
+}
+
+__attribute__((target("avx2"))) void LayerNormRowsAvx2(const LayerNormJob& job, int64_t r0,
+                                                       int64_t r1) {
+  for (int64_t r = r0; r < r1; ++r) LayerNormGradRow<V8>(job, r);
+}
+
+__attribute__((target("avx512f"))) void LayerNormRowsAvx512(const LayerNormJob& job, int64_t r0,
+                                                           int64_t r1) {
+  for (int64_t r = r0; r < r1; ++r) LayerNormGradRow<V16>(job, r);
+}
+
+void RunLayerNormBlock(void* data, size_t block) {
+  const LayerNormJob& job = *static_cast<const LayerNormJob*>(data);
+  const int64_t r0 = static_cast<int64_t>(block) * job.rows_per_block;
+  const int64_t r1 = r0 + job.rows_per_block < job.rows ? r0 + job.rows_per_block : job.rows;
+  if (job.simd == kAvx512) {
+    LayerNormRowsAvx512(job, r0, r1);
+  } else if (job.simd == kAvx2) {
+    LayerNormRowsAvx2(job, r0, r1);
+  } else {
+    LayerNormRowsSse2(job, r0, r1);
+  }
+}
+
+OrtStatus* ComputeLayerNormGrad(OrtKernelContext* ctx, Simd simd) {
+  Shape dys, xs, ss, ms, rs;
+  LayerNormJob job;
+  CB_RETURN_IF_ERROR(GetInputData(ctx, 0, "dY", &dys, &job.dy));
+  CB_RETURN_IF_ERROR(GetInputData(ctx, 1, "X", &xs, &job.x));
+  CB_RETURN_IF_ERROR(GetInputData(ctx, 2, "Scale", &ss, &job.scale));
+  CB_RETURN_IF_ERROR(GetInputData(ctx, 3, "Mean", &ms, &job.mean));
+  CB_RETURN_IF_ERROR(GetInputData(ctx, 4, "InvStd", &rs, &job.inv_std));
+  bool ok = xs.rank >= 1 && SameShape(dys, xs) && ss.rank == 1 &&
+            ss.dims[0] == xs.dims[xs.rank - 1] && SameShape(ms, rs) && ms.rank == xs.rank &&
+            ms.dims[ms.rank - 1] == 1;
+  for (size_t i = 0; ok && i + 1 < xs.rank; ++i) ok = ms.dims[i] == xs.dims[i];
+  if (!ok) {
+    return Error("Cannot run LayerNormGrad as the shapes do not fit X " + ShapeString(xs) +
+                 ": dY " + ShapeString(dys) + ", Scale " + ShapeString(ss) + ", Mean " +
+                 ShapeString(ms) + ", InvStd " + ShapeString(rs));
+  }
+  job.simd = simd;
+  job.n = xs.dims[xs.rank - 1];
+  job.rows = 1;
+  for (size_t i = 0; i + 1 < xs.rank; ++i) job.rows *= xs.dims[i];
+  CB_RETURN_IF_ERROR(MakeOutputAt(ctx, 0, xs, &job.dx));
+  CB_RETURN_IF_ERROR(MakeOutputAt(ctx, 1, xs, &job.xhat));
+  if (job.rows == 0 || job.n == 0) return nullptr;
+  job.rows_per_block = job.n >= kBlockElems ? 1 : kBlockElems / job.n;
+  const int64_t blocks = (job.rows + job.rows_per_block - 1) / job.rows_per_block;
+  if (blocks == 1 || g_api.KernelContext_ParallelFor == nullptr) {
+    for (int64_t i = 0; i < blocks; ++i) RunLayerNormBlock(&job, static_cast<size_t>(i));
+    return nullptr;
+  }
+  return g_api.KernelContext_ParallelFor(ctx, RunLayerNormBlock, static_cast<size_t>(blocks), 0,
+                                         &job);
+}
+
+// ---------------------------------------------------------------------------------------------
 // OrtCustomOp plumbing. A kernel is just the op code; ORT passes it back to Compute.
 
 struct OpDef {
@@ -1128,6 +1252,8 @@ OrtStatus* KernelComputeV2(void* kernel, OrtKernelContext* ctx) {
       return ComputeSameShape(ctx, 1, k.def->name, k.simd);
     case 2:
       return ComputeSameShape(ctx, 2, k.def->name, k.simd);
+    case 5:
+      return ComputeLayerNormGrad(ctx, k.simd);
     default:
       return ComputeAttention(ctx, k.def->code == 4, k.simd);
   }
@@ -1170,6 +1296,7 @@ const OpDef kOps[] = {
     {MakeOp(), "GeluGrad", 2, 2, 1},
     {MakeOp(), "BiasAttention", 3, 3, 1},
     {MakeOp(), "BiasAttentionGrad", 4, 4, 1},
+    {MakeOp(), "LayerNormGrad", 5, 5, 2},
 };
 
 constexpr const char* kDomain = "ai.claimbench";

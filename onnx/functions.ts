@@ -191,3 +191,32 @@ export const GELU_GRAD: FunctionData = {
     node("Mul", ["dY", "Slope"], ["dX"]),
   ],
 };
+
+/**
+ * `LayerNormGrad(dY, X, Scale, Mean, InvStd) → (dX, XHat)`: the input gradient of
+ * LayerNormalization over the last axis, from the forward node's saved statistics:
+ * x̂ = (x − μ)·r, g = dY·γ, dX = r·(g − mean(g) − x̂·mean(g·x̂)); x̂ comes out too, for γ's
+ * gradient. Node for node the composition the LayerNormalization rule of `onnx/gradients.ts`
+ * emitted before the op existed, so ONNX Runtime computes the same bits from either; a native
+ * kernel runs it in one pass over each row (`native/claimbench_ops.cc`).
+ */
+export const LAYER_NORM_GRAD: FunctionData = {
+  name: "LayerNormGrad",
+  domain: CUSTOM_DOMAIN,
+  inputs: ["dY", "X", "Scale", "Mean", "InvStd"],
+  outputs: ["dX", "XHat"],
+  opsets: { "": 21 },
+  nodes: [
+    node("Constant", [], ["LastAxis"], { value: int64(-1) }),
+    node("Sub", ["X", "Mean"], ["Centred"]),
+    node("Mul", ["Centred", "InvStd"], ["XHat"]),
+    node("Mul", ["dY", "Scale"], ["G"]),
+    node("ReduceMean", ["G", "LastAxis"], ["GMean"], { keepdims: { kind: "int", value: 1 } }),
+    node("Mul", ["G", "XHat"], ["GX"]),
+    node("ReduceMean", ["GX", "LastAxis"], ["GXMean"], { keepdims: { kind: "int", value: 1 } }),
+    node("Sub", ["G", "GMean"], ["GC"]),
+    node("Mul", ["XHat", "GXMean"], ["XGX"]),
+    node("Sub", ["GC", "XGX"], ["Inner"]),
+    node("Mul", ["Inner", "InvStd"], ["dX"]),
+  ],
+};

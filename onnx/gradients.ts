@@ -19,6 +19,7 @@ import {
   gather,
   geluGrad,
   greater,
+  layerNormGrad,
   less,
   log,
   matMul,
@@ -264,6 +265,9 @@ export const GRADIENTS: Record<PrimitiveOp, GradRule> = {
   GeluGrad: () => {
     throw new TypeError("Cannot differentiate GeluGrad: no second-order rule");
   },
+  LayerNormGrad: () => {
+    throw new TypeError("Cannot differentiate LayerNormGrad: no second-order rule");
+  },
   Identity: ({ dy }) => [dy],
   Cast: ({ node, dy }) => {
     const x = ins(node)[0];
@@ -381,9 +385,15 @@ export const GRADIENTS: Record<PrimitiveOp, GradRule> = {
     const axes = x.shape.map((_, i) => i).filter((i) => i >= axis);
     const stats = node.outputs.slice(1).map((o) => (o.dtype === x.dtype ? o : cast(o, x.dtype)));
     const [mean, invStd] = stats;
-    const xhat = mul(sub(x, mean), invStd);
+    let xhat: Value;
     let dx: Value | null = null;
-    if (needs[0]) {
+    if (needs[0] && axis === x.shape.length - 1) {
+      // The same composition as below, as one op with a native kernel.
+      [dx, xhat] = layerNormGrad(dy, x, scale, mean, invStd);
+    } else {
+      xhat = mul(sub(x, mean), invStd);
+    }
+    if (needs[0] && !dx) {
       const g = mul(dy, scale);
       const gMean = reduceMean(g, axes, { keepdims: true });
       const gxMean = reduceMean(mul(g, xhat), axes, { keepdims: true });

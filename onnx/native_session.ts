@@ -35,6 +35,11 @@ export interface NativeSessionOptions {
   threads?: number;
   /** Paths of custom-op libraries to register (each exports `RegisterCustomOps`). */
   customOpLibraries?: readonly string[];
+  /**
+   * Profile every run (ORT's JSON trace, as the portable engine's `enableProfiling`): ORT
+   * writes `<prefix>_<date>.json` when the session is closed.
+   */
+  profilePrefix?: string;
 }
 
 // ONNXTensorElementDataType codes.
@@ -61,6 +66,7 @@ const API = {
   }],
   CreateSessionOptions: [10, { parameters: ["buffer"], result: "pointer" }],
   SetSessionExecutionMode: [13, { parameters: ["pointer", "i32"], result: "pointer" }],
+  EnableProfiling: [14, { parameters: ["pointer", "buffer"], result: "pointer" }],
   SetSessionGraphOptimizationLevel: [23, { parameters: ["pointer", "i32"], result: "pointer" }],
   SetIntraOpNumThreads: [24, { parameters: ["pointer", "i32"], result: "pointer" }],
   SetInterOpNumThreads: [25, { parameters: ["pointer", "i32"], result: "pointer" }],
@@ -294,6 +300,9 @@ export class NativeSession {
       o.check(f.SetIntraOpNumThreads.call(options, threads), "set intra-op threads");
       o.check(f.SetInterOpNumThreads.call(options, 1), "set inter-op threads");
       o.check(f.SetSessionExecutionMode.call(options, ORT_SEQUENTIAL), "set execution mode");
+      if (opts.profilePrefix !== undefined) {
+        o.check(f.EnableProfiling.call(options, cString(opts.profilePrefix)), "enable profiling");
+      }
       o.check(
         f.SetSessionGraphOptimizationLevel.call(options, ORT_ENABLE_ALL),
         "set the graph optimisation level",

@@ -4,7 +4,7 @@ import { buildNativeOps } from "../native/build.ts";
 import { CUSTOM_DOMAIN } from "./functions.ts";
 import { Graph } from "./graph.ts";
 import { nativeOrtVersion, NativeSession, type NativeTensor } from "./native_session.ts";
-import { add, matMul, mul, reduceSum, softmax, tanh } from "./ops.ts";
+import { add, layerNormGrad, matMul, mul, reduceSum, softmax, tanh } from "./ops.ts";
 import { ortVersion, Session, tensor } from "./runtime.ts";
 
 const LIB = await buildNativeOps();
@@ -312,4 +312,106 @@ Deno.test("NativeSession turns ORT errors into thrown Errors with ORT's message"
     Error,
     "GeluGrad",
   );
+});
+
+/** Runs LayerNormGrad on rows of `cols`; `simd` caps the vector width. */
+function runLayerNormGrad(
+  rows: number,
+  cols: number,
+  inputs: Float32Array[],
+  threads = 1,
+  simd?: "sse2" | "avx2",
+): { dx: Float32Array; xhat: Float32Array } {
+  const g = new Graph("layer_norm_grad");
+  const shapes = [[rows, cols], [rows, cols], [cols], [rows, 1], [rows, 1]];
+  const vs = ["dy", "x", "scale", "mean", "invStd"].map((n, i) => g.input(n, "float32", shapes[i]));
+  const [dx, xhat] = layerNormGrad(vs[0], vs[1], vs[2], vs[3], vs[4]);
+  g.output(dx, "dx");
+  g.output(xhat, "xhat");
+  if (simd) Deno.env.set("CLAIMBENCH_NATIVE_SIMD", simd);
+  let s: NativeSession;
+  try {
+    s = NativeSession.create(g.toModel(), { threads, customOpLibraries: [LIB] });
+  } finally {
+    Deno.env.delete("CLAIMBENCH_NATIVE_SIMD");
+  }
+  try {
+    const feeds = Object.fromEntries(
+      ["dy", "x", "scale", "mean", "invStd"].map((
+        n,
+        i,
+      ) => [n, { data: inputs[i], dims: shapes[i] }]),
+    );
+    const out = s.run(feeds);
+    return { dx: out.dx.data as Float32Array, xhat: out.xhat.data as Float32Array };
+  } finally {
+    s.close();
+  }
+}
+
+/** Rows of x with their float32 mean and 1/σ (as LayerNormalization saves them), dy and γ. */
+function layerNormInputs(prng: Prng, rows: number, cols: number): Float32Array[] {
+  const x = normal(prng, rows * cols, 2);
+  const mean = new Float32Array(rows);
+  const invStd = new Float32Array(rows);
+  for (let r = 0; r < rows; r++) {
+    let m = 0;
+    for (let j = 0; j < cols; j++) m += x[r * cols + j] / cols;
+    let v = 0;
+    for (let j = 0; j < cols; j++) v += (x[r * cols + j] - m) ** 2 / cols;
+    mean[r] = m;
+    invStd[r] = 1 / Math.sqrt(v + 1e-5);
+  }
+  return [normal(prng, rows * cols), x, normal(prng, cols), mean, invStd];
+}
+
+Deno.test("LayerNormGrad matches float64 r·(g − mean(g) − x̂·mean(g·x̂)), at every width", () => {
+  const prng = new Prng(15);
+  // 64 columns fill every vector width; 37 leave tails; 700 rows make several blocks.
+  for (const [rows, cols] of [[700, 64], [300, 37]]) {
+    const [dy, x, scale, mean, invStd] = layerNormInputs(prng, rows, cols);
+    const got = runLayerNormGrad(rows, cols, [dy, x, scale, mean, invStd]);
+    const want = new Float64Array(rows * cols);
+    for (let r = 0; r < rows; r++) {
+      const xhat = (j: number) => (x[r * cols + j] - mean[r]) * invStd[r];
+      const g = (j: number) => dy[r * cols + j] * scale[j];
+      let a = 0;
+      let b = 0;
+      for (let j = 0; j < cols; j++) {
+        a += g(j) / cols;
+        b += g(j) * xhat(j) / cols;
+      }
+      for (let j = 0; j < cols; j++) want[r * cols + j] = invStd[r] * (g(j) - a - xhat(j) * b);
+    }
+    // |dX| reaches ~10 where g and x̂ are large: error relative to the row's scale.
+    assert(maxError(got.dx, want, 1) < 2e-6, `[${rows}, ${cols}]: ${maxError(got.dx, want, 1)}`);
+    const one = runLayerNormGrad(rows, cols, [dy, x, scale, mean, invStd], 1);
+    for (const [threads, simd] of [[2, undefined], [1, "sse2"], [2, "avx2"]] as const) {
+      const other = runLayerNormGrad(rows, cols, [dy, x, scale, mean, invStd], threads, simd);
+      assertEquals(bytes(other.dx), bytes(one.dx), `dx, ${threads} threads ${simd ?? ""}`);
+      assertEquals(bytes(other.xhat), bytes(one.xhat), "xhat");
+    }
+  }
+});
+
+Deno.test("NativeSession: profilePrefix writes ORT's trace on close, custom ops included", () => {
+  const dir = Deno.makeTempDirSync();
+  try {
+    const s = NativeSession.create(opModel("GeluGrad", [2, 3], [2, 3]), {
+      customOpLibraries: [LIB],
+      profilePrefix: `${dir}/trace`,
+    });
+    const t = { data: new Float32Array(6), dims: [2, 3] };
+    s.run({ a: t, b: t });
+    s.close();
+    const files = [...Deno.readDirSync(dir)].map((e) => e.name);
+    assertEquals(files.length, 1);
+    assert(files[0].startsWith("trace") && files[0].endsWith(".json"), files[0]);
+    const events: { cat?: string; args?: { op_name?: string } }[] = JSON.parse(
+      Deno.readTextFileSync(`${dir}/${files[0]}`),
+    );
+    assert(events.some((e) => e.cat === "Node" && e.args?.op_name === "GeluGrad"));
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
 });

@@ -15,6 +15,7 @@ import {
   CONV1D_IM2COL,
   CUSTOM_DOMAIN,
   GELU_GRAD,
+  LAYER_NORM_GRAD,
 } from "./functions.ts";
 import { DATA_TYPE } from "./proto.ts";
 
@@ -64,7 +65,8 @@ export type PrimitiveOp =
   | "Conv1dIm2col"
   | "BiasAttention"
   | "BiasAttentionGrad"
-  | "GeluGrad";
+  | "GeluGrad"
+  | "LayerNormGrad";
 
 /** A value, or a number turned into a scalar constant of the other operand's dtype. */
 export type Operand = Value | number;
@@ -697,4 +699,42 @@ export function biasAttentionGrad(dy: Value, qkv: Value, bias: Value, scale: Val
     {},
     CUSTOM_DOMAIN,
   )[0];
+}
+
+/**
+ * `LayerNormGrad` (custom domain, `onnx/functions.ts`): the gradient dx of LayerNormalization
+ * over the last axis, and x̂, from dy and x [..., C], scale [C] and the forward node's mean and
+ * inverse standard deviation [..., 1] (all of x's dtype).
+ */
+export function layerNormGrad(
+  dy: Value,
+  x: Value,
+  scale: Value,
+  mean: Value,
+  invStd: Value,
+): [Value, Value] {
+  const action = "apply LayerNormGrad";
+  const xs = staticShape(x, action);
+  const stats = [...xs.slice(0, -1), 1].join();
+  if (
+    staticShape(dy, action).join() !== xs.join() ||
+    staticShape(scale, action).join() !== String(xs.at(-1)) ||
+    staticShape(mean, action).join() !== stats || staticShape(invStd, action).join() !== stats
+  ) {
+    throw new TypeError(
+      `Cannot ${action} as the shapes do not fit x [${xs}]: dY [${dy.shape}], scale ` +
+        `[${scale.shape}], mean [${mean.shape}], invStd [${invStd.shape}]`,
+    );
+  }
+  const g = x.graph;
+  g.useFunction(LAYER_NORM_GRAD);
+  const out = { dtype: x.dtype, shape: x.shape };
+  const [dx, xhat] = g.node(
+    "LayerNormGrad",
+    [dy, x, scale, mean, invStd],
+    [out, out],
+    {},
+    CUSTOM_DOMAIN,
+  );
+  return [dx, xhat];
 }

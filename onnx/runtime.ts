@@ -21,7 +21,10 @@ export type Tensor = ort.Tensor;
 export interface SessionOptions {
   /** Intra-op threads; default: every core. */
   threads?: number;
-  /** Write an ORT profile (JSON trace) with this file prefix (portable engine only). */
+  /**
+   * Write an ORT profile (JSON trace) with this file prefix: on {@linkcode Session.endProfiling}
+   * (portable engine) or {@linkcode Session.release} (native engine).
+   */
   profilePrefix?: string;
   /**
    * The native op library to register (`native/build.ts`); null for the portable engine.
@@ -100,10 +103,13 @@ export class Session {
     const threads = opts.threads ?? defaultThreads();
     const nativeOps = sessionNativeOps(opts);
     if (nativeOps !== null) {
-      if (opts.profilePrefix !== undefined) {
-        throw new TypeError("Cannot profile a session of the native engine: use the portable one");
-      }
-      return new Session(NativeSession.create(model, { threads, customOpLibraries: [nativeOps] }));
+      return new Session(
+        NativeSession.create(model, {
+          threads,
+          customOpLibraries: [nativeOps],
+          profilePrefix: opts.profilePrefix,
+        }),
+      );
     }
     const s = await ort.InferenceSession.create(model, {
       intraOpNumThreads: threads,
@@ -153,7 +159,7 @@ export class Session {
     else await s.release();
   }
 
-  /** Stops profiling; ORT writes the trace file. */
+  /** Stops profiling and writes the trace (portable engine; the native one writes on release). */
   endProfiling(): void {
     const s = this.#session;
     if (!(s instanceof NativeSession)) s.endProfiling();
