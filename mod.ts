@@ -63,6 +63,7 @@ export {
   type AdamWConfig,
   buildTrainStep,
   drawParams,
+  flatParams,
   learningRate,
   type ParamLayout,
   type ParamShape,
@@ -70,12 +71,14 @@ export {
   type ParamSpec,
   type ScheduleConfig,
   type TrainStepSpec,
+  unflatParams,
 } from "./onnx/optim.ts";
 /** The training loop, and the state feeds of hand-driven train steps. */
 export {
   advanceFeeds,
   initialState,
   stateFeeds,
+  storeFeeds,
   train,
   type TrainOptions,
   type TrainState,

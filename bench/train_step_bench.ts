@@ -43,7 +43,7 @@ async function trainStep(): Promise<void> {
   feeds.target = tensor("int32", b.target, [BATCH, LENGTH]);
   feeds.step = tensor("float32", Float32Array.of(++step), []);
   const out = await session.run(feeds);
-  advanceFeeds(feeds, out, params);
+  advanceFeeds(feeds, out);
 }
 
 // Train past the first steps, where logits are large and softmax outputs underflow, so the

@@ -76,7 +76,7 @@ async function stepper(threads: number, nativeOps: string | null): Promise<() =>
   return async () => {
     feeds.step = tensor("float32", Float32Array.of(++step), []);
     const out = await session.run(feeds);
-    advanceFeeds(feeds, out, params);
+    advanceFeeds(feeds, out);
   };
 }
 

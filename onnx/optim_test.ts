@@ -1,6 +1,6 @@
-import { assertAlmostEquals, assertEquals, assertLess } from "@std/assert";
+import { assertAlmostEquals, assertEquals, assertLess, assertThrows } from "@std/assert";
 import { mul, reduceSum, sub } from "./ops.ts";
-import { buildTrainStep, learningRate, type ParamSpec } from "./optim.ts";
+import { buildTrainStep, flatParams, learningRate, type ParamSpec, unflatParams } from "./optim.ts";
 import { Session, tensor } from "./runtime.ts";
 
 Deno.test("learning rate: linear warm-up, cosine to the floor", () => {
@@ -66,15 +66,15 @@ Deno.test("the train step graph matches a reference AdamW with clipping and deca
   let v = tensor("float32", new Float32Array(3), [3]);
   for (let t = 1; t <= 5; t++) {
     const out = await s.run({
-      "p.w": w,
-      "m.w": m,
-      "v.w": v,
+      p: w,
+      m,
+      v,
       step: tensor("float32", Float32Array.of(t), []),
       lr: tensor("float32", Float32Array.of(o.lr), []),
       x: tensor("float32", Float32Array.from(x), [3]),
       y: tensor("float32", Float32Array.from(y), [3]),
     });
-    [w, m, v] = [out["next.p.w"], out["next.m.w"], out["next.v.w"]];
+    [w, m, v] = [out["next.p"], out["next.m"], out["next.v"]];
   }
   const want = adamwReference(
     [0.5, 0.1, -0.3],
@@ -101,18 +101,33 @@ Deno.test("parameters without decay are not decayed", async () => {
     optimizer: { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.5, clipNorm: null },
   });
   const s = await Session.create(g.toModel(), { threads: 1 });
-  const z = () => tensor("float32", new Float32Array(1), [1]);
+  const z = () => tensor("float32", new Float32Array(2), [2]);
   const out = await s.run({
-    "p.a": tensor("float32", Float32Array.of(2), [1]),
-    "p.b": tensor("float32", Float32Array.of(2), [1]),
-    "m.a": z(),
-    "v.a": z(),
-    "m.b": z(),
-    "v.b": z(),
+    p: tensor("float32", Float32Array.of(2, 2), [2]),
+    m: z(),
+    v: z(),
     step: tensor("float32", Float32Array.of(1), []),
     lr: tensor("float32", Float32Array.of(0.1), []),
   });
-  assertAlmostEquals(Number(out["next.p.a"].data[0]), 2 * (1 - 0.1 * 0.5), 1e-6);
-  assertEquals(Number(out["next.p.b"].data[0]), 2);
+  const [a, b] = out["next.p"].data as Float32Array; // [a, b]: the parameters' order
+  assertAlmostEquals(a, 2 * (1 - 0.1 * 0.5), 1e-6);
+  assertEquals(b, 2);
   await s.release();
+});
+
+Deno.test("flatParams and unflatParams lay parameters out in order, and check sizes", () => {
+  const params = [{ name: "w", shape: [2, 2] }, { name: "b", shape: [1] }];
+  const values: Record<string, Float32Array> = {
+    w: Float32Array.of(1, 2, 3, 4),
+    b: Float32Array.of(5),
+  };
+  const flat = flatParams(params, (n) => values[n]);
+  assertEquals(Array.from(flat), [1, 2, 3, 4, 5]);
+  const back = unflatParams(params, flat);
+  assertEquals([...back.keys()], ["w", "b"]);
+  assertEquals(Array.from(back.get("b")!), [5]);
+  back.get("w")![0] = 9; // views, not copies
+  assertEquals(flat[0], 9);
+  assertThrows(() => flatParams(params, () => Float32Array.of(1)), RangeError, "shape [2,2]");
+  assertThrows(() => unflatParams(params, new Float32Array(6)), RangeError, "6 values");
 });

@@ -5,7 +5,14 @@
  * continues exactly as an uninterrupted one.
  * @module
  */
-import { learningRate, type ParamShape, type ParamSpec, type ScheduleConfig } from "./optim.ts";
+import {
+  flatParams,
+  learningRate,
+  type ParamShape,
+  type ParamSpec,
+  type ScheduleConfig,
+  unflatParams,
+} from "./optim.ts";
 import { Session, type Tensor, tensor } from "./runtime.ts";
 
 /** Everything needed to continue training: tensors and logs after `step` steps. */
@@ -58,25 +65,46 @@ export function initialState(params: readonly ParamSpec[]): TrainState {
   return { step: 0, tensors, losses: [], evals: [], window: { sum: 0, count: 0 } };
 }
 
-/** The train step's state feeds: every `p.`, `m.` and `v.` tensor of `state`, shaped. */
+const STATE_KINDS = ["p", "m", "v"] as const;
+
+/**
+ * The train step's state feeds `p`, `m` and `v`: the `p.`, `m.` and `v.` tensors of `state`,
+ * each kind flattened into one vector in `params` order (the step's layout).
+ */
 export function stateFeeds(
   state: TrainState,
   params: readonly ParamShape[],
 ): Record<string, Tensor> {
-  const shapes = new Map(params.map((p) => [p.name, p.shape]));
   const feeds: Record<string, Tensor> = {};
-  for (const [k, v] of state.tensors) feeds[k] = tensor("float32", v, shapes.get(k.slice(2))!);
+  for (const kind of STATE_KINDS) {
+    const flat = flatParams(params, (name) => {
+      const v = state.tensors.get(`${kind}.${name}`);
+      if (!v) throw new RangeError(`Cannot feed the train state: it has no ${kind}.${name}`);
+      return v;
+    });
+    feeds[kind] = tensor("float32", flat, [flat.length]);
+  }
   return feeds;
 }
 
-/** Feeds a step's `next.p.`, `next.m.` and `next.v.` outputs back as the next step's state. */
-export function advanceFeeds(
+/** Feeds a step's `next.p`, `next.m` and `next.v` outputs back as the next step's state. */
+export function advanceFeeds(feeds: Record<string, Tensor>, out: Record<string, Tensor>): void {
+  for (const kind of STATE_KINDS) feeds[kind] = out[`next.${kind}`];
+}
+
+/**
+ * Writes the state feeds back into `state.tensors` as per-parameter views (no copy: each step's
+ * outputs are new arrays, never written again).
+ */
+export function storeFeeds(
+  state: TrainState,
   feeds: Record<string, Tensor>,
-  out: Record<string, Tensor>,
   params: readonly ParamShape[],
 ): void {
-  for (const { name } of params) {
-    for (const k of ["p", "m", "v"]) feeds[`${k}.${name}`] = out[`next.${k}.${name}`];
+  for (const kind of STATE_KINDS) {
+    for (const [name, v] of unflatParams(params, feeds[kind].data as Float32Array)) {
+      state.tensors.set(`${kind}.${name}`, v);
+    }
   }
 }
 
@@ -106,7 +134,7 @@ export async function train(o: TrainOptions): Promise<TrainState> {
       if (!Number.isFinite(loss)) {
         throw new RangeError(`Training diverged: loss is ${loss} at step ${step} (lr ${lr})`);
       }
-      advanceFeeds(feeds, out, o.params);
+      advanceFeeds(feeds, out);
       state.step = step;
       state.window.sum += loss;
       state.window.count++;
@@ -117,9 +145,7 @@ export async function train(o: TrainOptions): Promise<TrainState> {
       o.onStep?.(step, loss);
       const evalNow = step === o.steps || (o.evalEvery !== undefined && step % o.evalEvery === 0);
       const checkpointNow = o.onCheckpoint && performance.now() - lastCheckpoint >= checkpointMs;
-      if (evalNow || checkpointNow) {
-        for (const [k] of state.tensors) state.tensors.set(k, feeds[k].data as Float32Array);
-      }
+      if (evalNow || checkpointNow) storeFeeds(state, feeds, o.params);
       if (evalNow && o.evaluate) {
         state.evals.push({ step, metrics: await o.evaluate(step, stateParams(state)) });
       }
@@ -131,6 +157,6 @@ export async function train(o: TrainOptions): Promise<TrainState> {
   } finally {
     await session.release();
   }
-  for (const [k] of state.tensors) state.tensors.set(k, feeds[k].data as Float32Array);
+  storeFeeds(state, feeds, o.params);
   return state;
 }
