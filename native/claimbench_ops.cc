@@ -642,9 +642,9 @@ constexpr float kMaskedBias = -1e8f;
 // out[d] = Σ_{r = r0..r1} w[r·ws] · rows[r·rs + d] for d in [d0, d0 + NV·W), in registers: two
 // partial sums per lane, over rows r0, r0 + 2, … and r0 + 1, r0 + 3, … (two chains hide the add
 // latency), added at the end.
-template <typename V, int NV>
+template <typename V, int NV, bool Scaled>
 CB_INLINE void CombineRows(const float* w, int64_t ws, const float* rows, int64_t rs, int64_t r0,
-                           int64_t r1, int64_t d0, float* out) {
+                           int64_t r1, int64_t d0, float scale, float* out) {
   constexpr int64_t W = sizeof(V) / sizeof(float);
   V even[NV], odd[NV];
   #pragma GCC unroll 4
@@ -667,32 +667,38 @@ CB_INLINE void CombineRows(const float* w, int64_t ws, const float* rows, int64_
     for (int u = 0; u < NV; ++u) even[u] = even[u] + Load<V>(rows + r * rs + d0 + u * W) * we;
   }
   #pragma GCC unroll 4
-  for (int u = 0; u < NV; ++u) Store(out + d0 + u * W, even[u] + odd[u]);
+  for (int u = 0; u < NV; ++u) {
+    const V sum = even[u] + odd[u];
+    Store(out + d0 + u * W, Scaled ? sum * Splat<V>(scale) : sum);
+  }
 }
 
-// out[0, hs) = Σ_{r = r0..r1} w[r·ws] · rows[r·rs + ·] (0 when r0 > r1), as CombineRows.
-template <typename V>
+// out[0, hs) = Σ_{r = r0..r1} w[r·ws] · rows[r·rs + ·] (0 when r0 > r1), as CombineRows; then
+// times scale where Scaled (in registers: the same product as scaling the stored sum).
+template <typename V, bool Scaled>
 CB_INLINE void Combine(const float* w, int64_t ws, const float* rows, int64_t rs, int64_t hs,
-                       int64_t r0, int64_t r1, float* out) {
+                       int64_t r0, int64_t r1, float scale, float* out) {
   constexpr int64_t W = sizeof(V) / sizeof(float);
   int64_t d0 = 0;
   while (d0 + W <= hs) {
     const int64_t nv = (hs - d0) / W < 4 ? (hs - d0) / W : 4;
-    if (nv == 4) CombineRows<V, 4>(w, ws, rows, rs, r0, r1, d0, out);
-    else if (nv == 3) CombineRows<V, 3>(w, ws, rows, rs, r0, r1, d0, out);
-    else if (nv == 2) CombineRows<V, 2>(w, ws, rows, rs, r0, r1, d0, out);
-    else CombineRows<V, 1>(w, ws, rows, rs, r0, r1, d0, out);
+    if (nv == 4) CombineRows<V, 4, Scaled>(w, ws, rows, rs, r0, r1, d0, scale, out);
+    else if (nv == 3) CombineRows<V, 3, Scaled>(w, ws, rows, rs, r0, r1, d0, scale, out);
+    else if (nv == 2) CombineRows<V, 2, Scaled>(w, ws, rows, rs, r0, r1, d0, scale, out);
+    else CombineRows<V, 1, Scaled>(w, ws, rows, rs, r0, r1, d0, scale, out);
     d0 += nv * W;
   }
   // Dims left over from wide vectors (heads of 6 dims, say), 4 at a time.
-  for (; W > 4 && d0 + 4 <= hs; d0 += 4) CombineRows<V4, 1>(w, ws, rows, rs, r0, r1, d0, out);
+  for (; W > 4 && d0 + 4 <= hs; d0 += 4) {
+    CombineRows<V4, 1, Scaled>(w, ws, rows, rs, r0, r1, d0, scale, out);
+  }
   for (; d0 < hs; ++d0) {  // the same partial sums, one lane
     float even = 0.0f, odd = 0.0f;
     for (int64_t r = r0; r <= r1; ++r) {
       if ((r - r0) % 2 == 0) even = even + rows[r * rs + d0] * w[r * ws];
       else odd = odd + rows[r * rs + d0] * w[r * ws];
     }
-    out[d0] = even + odd;
+    out[d0] = Scaled ? (even + odd) * scale : even + odd;
   }
 }
 
@@ -891,20 +897,17 @@ CB_INLINE void AttentionHead(const AttentionJob& job, int64_t task, const Attent
     const float* p = RowWeightsAnyWidth<V>(job, w, q, bias, dy, i, l, u);
     float* o = out + i * os;
     if (!grad) {
-      Combine<VC>(p, 1, v, rs, hs, l, u, o);
+      Combine<VC, false>(p, 1, v, rs, hs, l, u, 1.0f, o);
       continue;
     }
-    Combine<VC>(w.ds + i * ld, 1, k, rs, hs, l, u, o);  // dQ's row
-    for (int64_t d = 0; d < hs; ++d) o[d] = o[d] * job.scale;
+    Combine<VC, true>(w.ds + i * ld, 1, k, rs, hs, l, u, job.scale, o);  // dQ's row
   }
   if (!grad) return;
   const int32_t* ilo = job.ilo + h * T;
   const int32_t* ihi = job.ihi + h * T;
   for (int64_t j = 0; j < T; ++j) {
-    float* dk = out + j * os + C;
-    Combine<VC>(w.ds + j, ld, q, rs, hs, ilo[j], ihi[j], dk);
-    for (int64_t d = 0; d < hs; ++d) dk[d] = dk[d] * job.scale;
-    Combine<VC>(w.p + j, ld, dy, C, hs, ilo[j], ihi[j], out + j * os + 2 * C);
+    Combine<VC, true>(w.ds + j, ld, q, rs, hs, ilo[j], ihi[j], job.scale, out + j * os + C);
+    Combine<VC, false>(w.p + j, ld, dy, C, hs, ilo[j], ihi[j], 1.0f, out + j * os + 2 * C);
   }
 }
 

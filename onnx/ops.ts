@@ -326,7 +326,8 @@ export function gather(data: Value, indices: Value, opts: { axis?: number } = {}
 
 /**
  * `Reshape` to `shape`; one entry may be −1. A symbolic dim may appear only where the input has
- * the same symbolic dim at the same position (it is then emitted as 0, "copy").
+ * the same symbolic dim at the same position (it is then emitted as 0, "copy"). Reshaping to the
+ * shape `x` already has returns `x` itself: no node (each one costs ORT a few µs per run).
  */
 export function reshape(x: Value, shape: readonly Dim[]): Value {
   const literal: number[] = [];
@@ -363,6 +364,7 @@ export function reshape(x: Value, shape: readonly Dim[]): Value {
     const a = (x.shape as number[]).reduce((n, d) => n * d, 1);
     if (a !== known) throw new TypeError(`Cannot reshape [${x.shape}] (${a}) to [${shape}]`);
   }
+  if (out.length === x.shape.length && out.every((d, i) => d === x.shape[i])) return x;
   return x.graph.node("Reshape", [x, x.graph.ints(literal)], [{ dtype: x.dtype, shape: out }])[0];
 }
 
