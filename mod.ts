@@ -15,6 +15,7 @@ export {
   argMax,
   biasAttention,
   biasAttentionGrad,
+  columnSums,
   concat,
   div,
   exp,
@@ -47,6 +48,7 @@ export { alibiBias, alibiSlopes, causalBias, hardAlibiBias } from "./onnx/attent
 export {
   BIAS_ATTENTION,
   BIAS_ATTENTION_GRAD,
+  COLUMN_SUMS,
   CONV1D_IM2COL,
   CUSTOM_DOMAIN,
   GELU_GRAD,

@@ -9,6 +9,8 @@
 //     Phi(x) = (1 + erf(x / sqrt 2)) / 2, phi(x) = exp(-x^2 / 2) / sqrt(2 pi).
 //   LayerNormGrad(dY, X, Scale, Mean, InvStd) -> (dX, XHat): LayerNormalization's input gradient
 //     over the last axis from the forward statistics (see below).
+//   ColumnSums(X [R, C]) -> Y [1, C]: each column's sum, with the same bits as ONNX Runtime's
+//     ReduceSum over axis 0 (see below).
 //   BiasSoftmax(X [..., T, S], B) -> Y = softmax(X + B) over the last axis. B's shape is a
 //     suffix of X's where every dimension equals X's or is 1, and its last dimension equals S
 //     (e.g. X [batch, H, T, S] with B [H, T, S] or [1, T, S]). B may hold -inf (causal masks).
@@ -1201,6 +1203,100 @@ OrtStatus* ComputeLayerNormGrad(OrtKernelContext* ctx, Simd simd) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// ColumnSums(X [R, C]) -> Y [1, C]: y_c = Σ_r x_rc in float32, row after row, as ONNX Runtime's
+// ReduceSum over axis 0 adds them (the tests compare the bits). A task sums a block of columns;
+// within it, kColumnVectors vectors of columns advance row by row as independent add chains.
+
+constexpr int64_t kColumnVectors = 4;
+
+struct ColumnJob {
+  int64_t rows = 0, cols = 0, cols_per_task = 0;
+  const float* x = nullptr;
+  float* y = nullptr;
+  Simd simd = kSse2;
+};
+
+template <typename V>
+CB_INLINE void ColumnBlock(const ColumnJob& job, int64_t c0, int64_t c1) {
+  constexpr int64_t W = sizeof(V) / sizeof(float);
+  const int64_t R = job.rows, C = job.cols;
+  int64_t c = c0;
+  for (; c + kColumnVectors * W <= c1; c += kColumnVectors * W) {
+    V acc[kColumnVectors];
+    for (int u = 0; u < kColumnVectors; ++u) acc[u] = Splat<V>(0.0f);
+    for (int64_t r = 0; r < R; ++r) {
+      const float* row = job.x + r * C + c;
+      #pragma GCC unroll 4
+      for (int u = 0; u < kColumnVectors; ++u) acc[u] = acc[u] + Load<V>(row + u * W);
+    }
+    for (int u = 0; u < kColumnVectors; ++u) Store(job.y + c + u * W, acc[u]);
+  }
+  for (; c + W <= c1; c += W) {
+    V acc = Splat<V>(0.0f);
+    for (int64_t r = 0; r < R; ++r) acc = acc + Load<V>(job.x + r * C + c);
+    Store(job.y + c, acc);
+  }
+  for (; c < c1; ++c) {
+    float acc = 0.0f;
+    for (int64_t r = 0; r < R; ++r) acc = acc + job.x[r * C + c];
+    job.y[c] = acc;
+  }
+}
+
+void ColumnBlockSse2(const ColumnJob& job, int64_t c0, int64_t c1) {
+  ColumnBlock<V4>(job, c0, c1);
+}
+
+__attribute__((target("avx2"))) void ColumnBlockAvx2(const ColumnJob& job, int64_t c0,
+                                                     int64_t c1) {
+  ColumnBlock<V8>(job, c0, c1);
+}
+
+__attribute__((target("avx512f"))) void ColumnBlockAvx512(const ColumnJob& job, int64_t c0,
+                                                         int64_t c1) {
+  ColumnBlock<V16>(job, c0, c1);
+}
+
+void RunColumnTask(void* data, size_t task) {
+  const ColumnJob& job = *static_cast<const ColumnJob*>(data);
+  const int64_t c0 = static_cast<int64_t>(task) * job.cols_per_task;
+  const int64_t c1 = c0 + job.cols_per_task < job.cols ? c0 + job.cols_per_task : job.cols;
+  if (job.simd == kAvx512) {
+    ColumnBlockAvx512(job, c0, c1);
+  } else if (job.simd == kAvx2) {
+    ColumnBlockAvx2(job, c0, c1);
+  } else {
+    ColumnBlockSse2(job, c0, c1);
+  }
+}
+
+OrtStatus* ComputeColumnSums(OrtKernelContext* ctx, Simd simd) {
+  Shape xs;
+  ColumnJob job;
+  CB_RETURN_IF_ERROR(GetInputData(ctx, 0, "X", &xs, &job.x));
+  if (xs.rank != 2) {
+    return Error("Cannot run ColumnSums as X must have rank 2: current shape is " +
+                 ShapeString(xs));
+  }
+  job.rows = xs.dims[0];
+  job.cols = xs.dims[1];
+  job.simd = simd;
+  Shape ys = xs;
+  ys.dims[0] = 1;
+  CB_RETURN_IF_ERROR(MakeOutputAt(ctx, 0, ys, &job.y));
+  if (job.cols == 0) return nullptr;
+  // 64 columns a task: a whole number of vectors at every width, and 2–4 tasks for the
+  // transformer's biases (64 to 256 columns).
+  job.cols_per_task = 64;
+  const int64_t tasks = (job.cols + job.cols_per_task - 1) / job.cols_per_task;
+  if (tasks == 1 || g_api.KernelContext_ParallelFor == nullptr) {
+    for (int64_t t = 0; t < tasks; ++t) RunColumnTask(&job, static_cast<size_t>(t));
+    return nullptr;
+  }
+  return g_api.KernelContext_ParallelFor(ctx, RunColumnTask, static_cast<size_t>(tasks), 0, &job);
+}
+
+// ---------------------------------------------------------------------------------------------
 // OrtCustomOp plumbing. A kernel is just the op code; ORT passes it back to Compute.
 
 struct OpDef {
@@ -1257,6 +1353,8 @@ OrtStatus* KernelComputeV2(void* kernel, OrtKernelContext* ctx) {
       return ComputeSameShape(ctx, 2, k.def->name, k.simd);
     case 5:
       return ComputeLayerNormGrad(ctx, k.simd);
+    case 6:
+      return ComputeColumnSums(ctx, k.simd);
     default:
       return ComputeAttention(ctx, k.def->code == 4, k.simd);
   }
@@ -1300,6 +1398,7 @@ const OpDef kOps[] = {
     {MakeOp(), "BiasAttention", 3, 3, 1},
     {MakeOp(), "BiasAttentionGrad", 4, 4, 1},
     {MakeOp(), "LayerNormGrad", 5, 5, 2},
+    {MakeOp(), "ColumnSums", 6, 1, 1},
 };
 
 constexpr const char* kDomain = "ai.claimbench";

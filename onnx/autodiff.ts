@@ -12,7 +12,7 @@ import { MS_DOMAIN } from "./ops.ts";
 /** Domains whose ops the gradient table covers: ONNX, ours, and ORT's `FusedMatMul`. */
 const DIFFERENTIABLE_DOMAINS: readonly string[] = ["", CUSTOM_DOMAIN, MS_DOMAIN];
 import { GRADIENTS } from "./gradients.ts";
-import { add, expand, isFloat, type PrimitiveOp, reduceSum, reshape } from "./ops.ts";
+import { add, columnSums, expand, isFloat, type PrimitiveOp, reduceSum, reshape } from "./ops.ts";
 
 /** Sums `grad` (shape broadcast from `target`'s) back to `target`'s shape. */
 export function unbroadcast(grad: Value, target: Value): Value {
@@ -24,7 +24,13 @@ export function unbroadcast(grad: Value, target: Value): Value {
   gs.forEach((d, i) => {
     if (i < lead || (ts[i - lead] === 1 && d !== 1)) axes.push(i);
   });
-  const summed = axes.length ? reduceSum(grad, axes, { keepdims: true }) : grad;
+  // A bias over the rows of a matrix (a linear layer's): one ColumnSums, which has a native kernel.
+  const rows = gs.length === 2 && axes.length === 1 && axes[0] === 0;
+  const summed = rows
+    ? columnSums(grad)
+    : axes.length
+    ? reduceSum(grad, axes, { keepdims: true })
+    : grad;
   return reshape(summed, ts);
 }
 

@@ -268,6 +268,7 @@ export const GRADIENTS: Record<PrimitiveOp, GradRule> = {
   LayerNormGrad: () => {
     throw new TypeError("Cannot differentiate LayerNormGrad: no second-order rule");
   },
+  ColumnSums: ({ node, dy }) => [expand(dy, staticShape(ins(node)[0], "differentiate ColumnSums"))],
   Identity: ({ dy }) => [dy],
   Cast: ({ node, dy }) => {
     const x = ins(node)[0];

@@ -199,6 +199,12 @@ const CASES: Record<op.PrimitiveOp, GradCheckCase | GradCheckCase[] | "not diffe
         0.7,
       ),
   },
+  // Weighted, so that each column's gradient differs.
+  ColumnSums: {
+    dtype: "float64",
+    inputs: [{ shape: [4, 3] }],
+    build: ([x]) => op.mul(op.columnSums(x), x.graph.constant([1, -2, 3], [1, 3], "float64")),
+  },
   // Gradient ops: training never differentiates twice, and their rules say so.
   BiasAttentionGrad: "not differentiable",
   GeluGrad: "not differentiable",

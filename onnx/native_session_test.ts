@@ -4,7 +4,7 @@ import { buildNativeOps } from "../native/build.ts";
 import { CUSTOM_DOMAIN } from "./functions.ts";
 import { Graph } from "./graph.ts";
 import { nativeOrtVersion, NativeSession, type NativeTensor } from "./native_session.ts";
-import { add, layerNormGrad, matMul, mul, reduceSum, softmax, tanh } from "./ops.ts";
+import { add, columnSums, layerNormGrad, matMul, mul, reduceSum, softmax, tanh } from "./ops.ts";
 import { ortVersion, Session, tensor } from "./runtime.ts";
 
 const LIB = await buildNativeOps();
@@ -390,6 +390,57 @@ Deno.test("LayerNormGrad matches float64 r·(g − mean(g) − x̂·mean(g·x̂)
       const other = runLayerNormGrad(rows, cols, [dy, x, scale, mean, invStd], threads, simd);
       assertEquals(bytes(other.dx), bytes(one.dx), `dx, ${threads} threads ${simd ?? ""}`);
       assertEquals(bytes(other.xhat), bytes(one.xhat), "xhat");
+    }
+  }
+});
+
+/** Whether a native session of `model` runs `op` as a kernel (its profile names the op). */
+function ranNative(model: Uint8Array, feeds: Record<string, NativeTensor>, op: string): boolean {
+  const dir = Deno.makeTempDirSync();
+  try {
+    const s = NativeSession.create(model, { customOpLibraries: [LIB], profilePrefix: `${dir}/t` });
+    s.run(feeds);
+    s.close();
+    const [file] = [...Deno.readDirSync(dir)].map((e) => e.name);
+    const events: { cat?: string; args?: { op_name?: string } }[] = JSON.parse(
+      Deno.readTextFileSync(`${dir}/${file}`),
+    );
+    return events.some((e) => e.args?.op_name === op);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+}
+
+Deno.test("ColumnSums: the same bits as ORT's ReduceSum over rows, at every width and thread count", async () => {
+  const prng = new Prng(16);
+  // 256 columns: four tasks; 37: tails at every width; 3072 rows as the transformer's biases.
+  for (const [rows, cols] of [[3072, 256], [50, 37], [1, 5]]) {
+    const g = new Graph("column_sums");
+    g.output(columnSums(g.input("x", "float32", [rows, cols])), "y");
+    const model = g.toModel();
+    const x = { data: normal(prng, rows * cols), dims: [rows, cols] };
+    const portable = await Session.create(model, { threads: 1 });
+    const want = (await portable.run({ x: tensor("float32", x.data, x.dims) })).y;
+    await portable.release();
+    assertEquals(want.dims, [1, cols]);
+    for (
+      const [threads, simd] of [[1, undefined], [2, undefined], [1, "sse2"], [2, "avx2"]] as const
+    ) {
+      if (simd) Deno.env.set("CLAIMBENCH_NATIVE_SIMD", simd);
+      let s: NativeSession;
+      try {
+        s = NativeSession.create(model, { threads, customOpLibraries: [LIB] });
+      } finally {
+        Deno.env.delete("CLAIMBENCH_NATIVE_SIMD");
+      }
+      const got = s.run({ x }).y.data as Float32Array;
+      s.close();
+      assert(ranNative(model, { x }, "ColumnSums"), "the native kernel ran, not the definition");
+      assertEquals(
+        bytes(got),
+        bytes(want.data as Float32Array),
+        `[${rows}, ${cols}], ${threads} ${simd ?? ""}`,
+      );
     }
   }
 });

@@ -12,6 +12,7 @@ import { type Dim, type DType, staticShape, type Value } from "./graph.ts";
 import {
   BIAS_ATTENTION,
   BIAS_ATTENTION_GRAD,
+  COLUMN_SUMS,
   CONV1D_IM2COL,
   CUSTOM_DOMAIN,
   GELU_GRAD,
@@ -66,7 +67,8 @@ export type PrimitiveOp =
   | "BiasAttention"
   | "BiasAttentionGrad"
   | "GeluGrad"
-  | "LayerNormGrad";
+  | "LayerNormGrad"
+  | "ColumnSums";
 
 /** A value, or a number turned into a scalar constant of the other operand's dtype. */
 export type Operand = Value | number;
@@ -495,6 +497,24 @@ export function reduceSum(
 ): Value {
   return reduce("ReduceSum", x, axes, opts.keepdims ?? false);
 }
+/**
+ * `ColumnSums` (custom domain, `onnx/functions.ts`): x [R, C] → [1, C], each column's sum, as
+ * `reduceSum(x, [0], { keepdims: true })` computes it (the same bits), with a native kernel.
+ */
+export function columnSums(x: Value): Value {
+  if (x.shape.length !== 2) {
+    throw new TypeError(`Cannot apply ColumnSums to [${x.shape}]: x must have rank 2`);
+  }
+  x.graph.useFunction(COLUMN_SUMS);
+  return x.graph.node(
+    "ColumnSums",
+    [x],
+    [{ dtype: x.dtype, shape: [1, x.shape[1]] }],
+    {},
+    CUSTOM_DOMAIN,
+  )[0];
+}
+
 /** `ReduceMean` over `axes` (default all). */
 export function reduceMean(
   x: Value,
