@@ -11,6 +11,8 @@
 export { Graph, type Value } from "./onnx/graph.ts";
 /** Primitive op wrappers (each emits one ONNX node and has one gradient rule). */
 export {
+  adamW,
+  type AdamWScalars,
   add,
   argMax,
   biasAttention,
@@ -46,6 +48,7 @@ export { applyRope, causalSelfAttention, headBias, ropeTables } from "./onnx/att
 export { alibiBias, alibiSlopes, causalBias, hardAlibiBias } from "./onnx/attention_bias.ts";
 /** Custom-domain ops and their portable definitions (ONNX functions). */
 export {
+  ADAMW,
   BIAS_ATTENTION,
   BIAS_ATTENTION_GRAD,
   COLUMN_SUMS,
@@ -101,7 +104,7 @@ export {
 } from "./onnx/native_session.ts";
 /**
  * Builds the C++ custom-op library (`BiasAttention`, `BiasAttentionGrad`, `GeluGrad`,
- * `LayerNormGrad`, `BiasSoftmax`, `SoftmaxGrad`) with g++.
+ * `LayerNormGrad`, `ColumnSums`, `AdamW`, `BiasSoftmax`, `SoftmaxGrad`) with g++.
  */
 export { buildNativeOps, NATIVE_OPS_LIBRARY } from "./native/build.ts";
 /**

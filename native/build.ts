@@ -28,6 +28,8 @@ export const NATIVE_OPS_FLAGS: readonly string[] = [
   "-shared",
   "-std=c++17",
   "-ffp-contract=off",
+  // sqrt without errno: one correctly rounded instruction (AdamW's), never a libm call.
+  "-fno-math-errno",
 ];
 
 async function mtime(path: string): Promise<number | null> {

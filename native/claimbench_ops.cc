@@ -11,6 +11,8 @@
 //     over the last axis from the forward statistics (see below).
 //   ColumnSums(X [R, C]) -> Y [1, C]: each column's sum, with the same bits as ONNX Runtime's
 //     ReduceSum over axis 0 (see below).
+//   AdamW(P, M, V, G, Mask, 9 scalars) -> (P1, M1, V1): one AdamW step on flat vectors, with
+//     the same bits as its ONNX definition (see below).
 //   BiasSoftmax(X [..., T, S], B) -> Y = softmax(X + B) over the last axis. B's shape is a
 //     suffix of X's where every dimension equals X's or is 1, and its last dimension equals S
 //     (e.g. X [batch, H, T, S] with B [H, T, S] or [1, T, S]). B may hold -inf (causal masks).
@@ -34,8 +36,9 @@
 // -ffp-contract=off nothing is fused into an FMA, so every x86-64 machine computes the same
 // bits (the tests compare the paths).
 //
-// Build: g++ -O2 -fPIC -shared -std=c++17 -ffp-contract=off (see native/build.ts). Load with
-// OrtApi::RegisterCustomOpsLibrary_V2, which calls RegisterCustomOps below.
+// Build: g++ -O2 -fPIC -shared -std=c++17 -ffp-contract=off -fno-math-errno (see
+// native/build.ts). Load with OrtApi::RegisterCustomOpsLibrary_V2, which calls RegisterCustomOps
+// below.
 //
 // ABI: we do not include onnxruntime_c_api.h. The few declarations below were written from the
 // facts in microsoft/onnxruntime include/onnxruntime/core/session/onnxruntime_c_api.h (the
@@ -1297,6 +1300,141 @@ OrtStatus* ComputeColumnSums(OrtKernelContext* ctx, Simd simd) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Lanewise √ (correctly rounded, as IEEE requires; -fno-math-errno keeps it one instruction).
+template <typename V>
+CB_INLINE V Sqrt(const V& v) {
+  V r;
+  for (size_t l = 0; l < sizeof(V) / sizeof(float); ++l) r[l] = __builtin_sqrtf(v[l]);
+  return r;
+}
+
+// AdamW(P, M, V, G, Mask, ClipScale, LrWd, StepSize, Bc2Sqrt, Beta1, OneMinusBeta1, Beta2,
+// OneMinusBeta2, Eps) -> (P1, M1, V1) on flat vectors [N], the rest scalars; per element, each
+// step one float32 operation in the order of the ONNX definition (onnx/functions.ts):
+//   g = G·ClipScale; M1 = M·β1 + g·(1 − β1); V1 = V·β2 + (g·g)·(1 − β2);
+//   P1 = P·(1 − Mask·LrWd) − (M1 / (√V1 / Bc2Sqrt + ε))·StepSize.
+// IEEE operations are correctly rounded, so this gives ORT's bits for the definition (tested).
+
+enum AdamWScalar { kClip, kLrWd, kStepSize, kBc2Sqrt, kBeta1, kOmb1, kBeta2, kOmb2, kEps };
+constexpr int kAdamWScalars = 9;
+
+struct AdamWJob {
+  int64_t n = 0, per_block = 0;
+  const float* p = nullptr;
+  const float* m = nullptr;
+  const float* v = nullptr;
+  const float* g = nullptr;
+  const float* mask = nullptr;
+  float k[kAdamWScalars] = {};
+  float* p1 = nullptr;
+  float* m1 = nullptr;
+  float* v1 = nullptr;
+  Simd simd = kSse2;
+};
+
+template <typename V>
+CB_INLINE V AdamWLanes(const AdamWJob& j, const V& p, const V& m, const V& v, const V& g0,
+                       const V& mask, V* m1, V* v1) {
+  const V g = g0 * Splat<V>(j.k[kClip]);
+  *m1 = m * Splat<V>(j.k[kBeta1]) + g * Splat<V>(j.k[kOmb1]);
+  *v1 = v * Splat<V>(j.k[kBeta2]) + (g * g) * Splat<V>(j.k[kOmb2]);
+  const V keep = Splat<V>(1.0f) - mask * Splat<V>(j.k[kLrWd]);
+  const V denom = Sqrt(*v1) / Splat<V>(j.k[kBc2Sqrt]) + Splat<V>(j.k[kEps]);
+  return p * keep - (*m1 / denom) * Splat<V>(j.k[kStepSize]);
+}
+
+template <typename V>
+CB_INLINE void AdamWRange(const AdamWJob& j, int64_t i0, int64_t i1) {
+  constexpr int64_t W = sizeof(V) / sizeof(float);
+  int64_t i = i0;
+  V m1, v1;
+  for (; i + W <= i1; i += W) {
+    const V p1 = AdamWLanes<V>(j, Load<V>(j.p + i), Load<V>(j.m + i), Load<V>(j.v + i),
+                               Load<V>(j.g + i), Load<V>(j.mask + i), &m1, &v1);
+    Store(j.p1 + i, p1);
+    Store(j.m1 + i, m1);
+    Store(j.v1 + i, v1);
+  }
+  if (i < i1) {  // the tail through the same lane code; padding lanes are computed and dropped
+    const int64_t n = i1 - i;
+    const V p1 = AdamWLanes<V>(j, LoadTail<V>(j.p + i, n, 0.0f), LoadTail<V>(j.m + i, n, 0.0f),
+                               LoadTail<V>(j.v + i, n, 0.0f), LoadTail<V>(j.g + i, n, 0.0f),
+                               LoadTail<V>(j.mask + i, n, 0.0f), &m1, &v1);
+    StoreTail(j.p1 + i, n, p1);
+    StoreTail(j.m1 + i, n, m1);
+    StoreTail(j.v1 + i, n, v1);
+  }
+}
+
+void AdamWRangeSse2(const AdamWJob& j, int64_t i0, int64_t i1) { AdamWRange<V4>(j, i0, i1); }
+
+__attribute__((target("avx2"))) void AdamWRangeAvx2(const AdamWJob& j, int64_t i0, int64_t i1) {
+  AdamWRange<V8>(j, i0, i1);
+}
+
+__attribute__((target("avx512f"))) void AdamWRangeAvx512(const AdamWJob& j, int64_t i0,
+                                                        int64_t i1) {
+  AdamWRange<V16>(j, i0, i1);
+}
+
+void RunAdamWBlock(void* data, size_t block) {
+  const AdamWJob& j = *static_cast<const AdamWJob*>(data);
+  const int64_t i0 = static_cast<int64_t>(block) * j.per_block;
+  const int64_t i1 = i0 + j.per_block < j.n ? i0 + j.per_block : j.n;
+  if (j.simd == kAvx512) {
+    AdamWRangeAvx512(j, i0, i1);
+  } else if (j.simd == kAvx2) {
+    AdamWRangeAvx2(j, i0, i1);
+  } else {
+    AdamWRangeSse2(j, i0, i1);
+  }
+}
+
+OrtStatus* ComputeAdamW(OrtKernelContext* ctx, Simd simd) {
+  static const char* const kVectorNames[] = {"P", "M", "V", "G", "Mask"};
+  static const char* const kScalarNames[] = {"ClipScale", "LrWd", "StepSize",
+                                             "Bc2Sqrt", "Beta1", "OneMinusBeta1",
+                                             "Beta2", "OneMinusBeta2", "Eps"};
+  AdamWJob job;
+  const float** vectors[] = {&job.p, &job.m, &job.v, &job.g, &job.mask};
+  Shape ps;
+  for (size_t i = 0; i < 5; ++i) {
+    Shape s;
+    CB_RETURN_IF_ERROR(GetInputData(ctx, i, kVectorNames[i], &s, vectors[i]));
+    if (s.rank != 1 || (i > 0 && s.dims[0] != ps.dims[0])) {
+      return Error(std::string("Cannot run AdamW as ") + kVectorNames[i] +
+                   " must be a vector as long as P: current shape is " + ShapeString(s));
+    }
+    if (i == 0) ps = s;
+  }
+  for (size_t i = 0; i < kAdamWScalars; ++i) {
+    Shape s;
+    const float* value = nullptr;
+    CB_RETURN_IF_ERROR(GetInputData(ctx, 5 + i, kScalarNames[i], &s, &value));
+    int64_t count = 1;
+    for (size_t d = 0; d < s.rank; ++d) count *= s.dims[d];
+    if (count != 1) {
+      return Error(std::string("Cannot run AdamW as ") + kScalarNames[i] +
+                   " must hold one value: current shape is " + ShapeString(s));
+    }
+    job.k[i] = *value;
+  }
+  job.n = ps.dims[0];
+  job.simd = simd;
+  CB_RETURN_IF_ERROR(MakeOutputAt(ctx, 0, ps, &job.p1));
+  CB_RETURN_IF_ERROR(MakeOutputAt(ctx, 1, ps, &job.m1));
+  CB_RETURN_IF_ERROR(MakeOutputAt(ctx, 2, ps, &job.v1));
+  if (job.n == 0) return nullptr;
+  job.per_block = kBlockElems;
+  const int64_t blocks = (job.n + job.per_block - 1) / job.per_block;
+  if (blocks == 1 || g_api.KernelContext_ParallelFor == nullptr) {
+    for (int64_t b = 0; b < blocks; ++b) RunAdamWBlock(&job, static_cast<size_t>(b));
+    return nullptr;
+  }
+  return g_api.KernelContext_ParallelFor(ctx, RunAdamWBlock, static_cast<size_t>(blocks), 0, &job);
+}
+
+// ---------------------------------------------------------------------------------------------
 // OrtCustomOp plumbing. A kernel is just the op code; ORT passes it back to Compute.
 
 struct OpDef {
@@ -1355,6 +1493,8 @@ OrtStatus* KernelComputeV2(void* kernel, OrtKernelContext* ctx) {
       return ComputeLayerNormGrad(ctx, k.simd);
     case 6:
       return ComputeColumnSums(ctx, k.simd);
+    case 7:
+      return ComputeAdamW(ctx, k.simd);
     default:
       return ComputeAttention(ctx, k.def->code == 4, k.simd);
   }
@@ -1399,6 +1539,7 @@ const OpDef kOps[] = {
     {MakeOp(), "BiasAttentionGrad", 4, 4, 1},
     {MakeOp(), "LayerNormGrad", 5, 5, 2},
     {MakeOp(), "ColumnSums", 6, 1, 1},
+    {MakeOp(), "AdamW", 7, 14, 3},
 };
 
 constexpr const char* kDomain = "ai.claimbench";

@@ -238,3 +238,57 @@ export const COLUMN_SUMS: FunctionData = {
     node("ReduceSum", ["X", "Rows"], ["Y"], { keepdims: { kind: "int", value: 1 } }),
   ],
 };
+
+/**
+ * `AdamW(P, M, V, G, Mask, ClipScale, LrWd, StepSize, Bc2Sqrt, Beta1, OneMinusBeta1, Beta2,
+ * OneMinusBeta2, Eps) → (P1, M1, V1)`: one AdamW step on flat vectors [N] (the train step's
+ * layout, `onnx/optim.ts`), the other inputs scalars: g = G·ClipScale, M1 = M·β1 + g·(1 − β1),
+ * V1 = V·β2 + g²·(1 − β2), P1 = P·(1 − Mask·LrWd) − M1/(√V1/Bc2Sqrt + ε)·StepSize, Mask the 0/1
+ * decay mask [N]. Node for node the update `buildTrainStep` emitted before the op existed
+ * (with ClipScale 1 and Mask 0 where it clipped or decayed nothing: products with 1 change no
+ * bit). Every step is one correctly rounded IEEE operation, so the native kernel, which does
+ * them in this order in one pass, gives the same bits.
+ */
+export const ADAMW: FunctionData = {
+  name: "AdamW",
+  domain: CUSTOM_DOMAIN,
+  inputs: [
+    "P",
+    "M",
+    "V",
+    "G",
+    "Mask",
+    "ClipScale",
+    "LrWd",
+    "StepSize",
+    "Bc2Sqrt",
+    "Beta1",
+    "OneMinusBeta1",
+    "Beta2",
+    "OneMinusBeta2",
+    "Eps",
+  ],
+  outputs: ["P1", "M1", "V1"],
+  opsets: { "": 21 },
+  nodes: [
+    node("Constant", [], ["OneF"], { value_float: { kind: "float", value: 1 } }),
+    node("CastLike", ["OneF", "P"], ["One"]),
+    node("Mul", ["G", "ClipScale"], ["Gc"]),
+    node("Mul", ["M", "Beta1"], ["Mb"]),
+    node("Mul", ["Gc", "OneMinusBeta1"], ["Gb"]),
+    node("Add", ["Mb", "Gb"], ["M1"]),
+    node("Mul", ["V", "Beta2"], ["Vb"]),
+    node("Mul", ["Gc", "Gc"], ["G2"]),
+    node("Mul", ["G2", "OneMinusBeta2"], ["G2b"]),
+    node("Add", ["Vb", "G2b"], ["V1"]),
+    node("Mul", ["Mask", "LrWd"], ["Decay"]),
+    node("Sub", ["One", "Decay"], ["Keep"]),
+    node("Mul", ["P", "Keep"], ["Pd"]),
+    node("Sqrt", ["V1"], ["Root"]),
+    node("Div", ["Root", "Bc2Sqrt"], ["RootC"]),
+    node("Add", ["RootC", "Eps"], ["Denom"]),
+    node("Div", ["M1", "Denom"], ["Update"]),
+    node("Mul", ["Update", "StepSize"], ["Step"]),
+    node("Sub", ["Pd", "Step"], ["P1"]),
+  ],
+};

@@ -268,6 +268,9 @@ export const GRADIENTS: Record<PrimitiveOp, GradRule> = {
   LayerNormGrad: () => {
     throw new TypeError("Cannot differentiate LayerNormGrad: no second-order rule");
   },
+  AdamW: () => {
+    throw new TypeError("Cannot differentiate AdamW: an optimiser step, not part of a loss");
+  },
   ColumnSums: ({ node, dy }) => [expand(dy, staticShape(ins(node)[0], "differentiate ColumnSums"))],
   Identity: ({ dy }) => [dy],
   Cast: ({ node, dy }) => {

@@ -4,7 +4,17 @@ import { buildNativeOps } from "../native/build.ts";
 import { CUSTOM_DOMAIN } from "./functions.ts";
 import { Graph } from "./graph.ts";
 import { nativeOrtVersion, NativeSession, type NativeTensor } from "./native_session.ts";
-import { add, columnSums, layerNormGrad, matMul, mul, reduceSum, softmax, tanh } from "./ops.ts";
+import {
+  adamW,
+  add,
+  columnSums,
+  layerNormGrad,
+  matMul,
+  mul,
+  reduceSum,
+  softmax,
+  tanh,
+} from "./ops.ts";
 import { ortVersion, Session, tensor } from "./runtime.ts";
 
 const LIB = await buildNativeOps();
@@ -442,6 +452,75 @@ Deno.test("ColumnSums: the same bits as ORT's ReduceSum over rows, at every widt
         `[${rows}, ${cols}], ${threads} ${simd ?? ""}`,
       );
     }
+  }
+});
+
+Deno.test("AdamW: the same bits as its ONNX definition, at every width and thread count", async () => {
+  const prng = new Prng(17);
+  for (const n of [40_000, 37]) {
+    const g = new Graph("adamw");
+    const vec = (name: string) => g.input(name, "float32", [n]);
+    const sc = (name: string) => g.input(name, "float32", []);
+    const [p1, m1, v1] = adamW(vec("p"), vec("m"), vec("v"), vec("g"), vec("mask"), {
+      clipScale: sc("clip"),
+      lrWd: sc("lrWd"),
+      stepSize: sc("stepSize"),
+      bc2Sqrt: sc("bc2Sqrt"),
+      beta1: g.scalar(0.9),
+      oneMinusBeta1: g.scalar(1 - 0.9),
+      beta2: g.scalar(0.999),
+      oneMinusBeta2: g.scalar(1 - 0.999),
+      eps: g.scalar(1e-8),
+    });
+    g.output(p1, "p1");
+    g.output(m1, "m1");
+    g.output(v1, "v1");
+    const model = g.toModel();
+    const v = normal(prng, n).map((x) => x * x * 1e-6); // second moments ≥ 0, some tiny
+    const feeds: Record<string, NativeTensor> = {
+      p: { data: normal(prng, n), dims: [n] },
+      m: { data: normal(prng, n, 1e-3), dims: [n] },
+      v: { data: v, dims: [n] },
+      g: { data: normal(prng, n, 0.1), dims: [n] },
+      mask: {
+        data: Float32Array.from({ length: n }, () => (prng.nextFloat() < 0.7 ? 1 : 0)),
+        dims: [n],
+      },
+      clip: { data: Float32Array.of(0.37), dims: [] },
+      lrWd: { data: Float32Array.of(3e-4 * 0.1), dims: [] },
+      stepSize: { data: Float32Array.of(3e-4 / (1 - 0.9 ** 7)), dims: [] },
+      bc2Sqrt: { data: Float32Array.of(Math.sqrt(1 - 0.999 ** 7)), dims: [] },
+    };
+    const portable = await Session.create(model, { threads: 1 });
+    const want = await portable.run(
+      Object.fromEntries(
+        Object.entries(feeds).map((
+          [k, t],
+        ) => [k, tensor("float32", t.data as Float32Array, t.dims)]),
+      ),
+    );
+    await portable.release();
+    for (
+      const [threads, simd] of [[1, undefined], [2, undefined], [1, "sse2"], [2, "avx2"]] as const
+    ) {
+      if (simd) Deno.env.set("CLAIMBENCH_NATIVE_SIMD", simd);
+      let s: NativeSession;
+      try {
+        s = NativeSession.create(model, { threads, customOpLibraries: [LIB] });
+      } finally {
+        Deno.env.delete("CLAIMBENCH_NATIVE_SIMD");
+      }
+      const got = s.run(feeds);
+      s.close();
+      for (const k of ["p1", "m1", "v1"]) {
+        assertEquals(
+          bytes(got[k].data as Float32Array),
+          bytes(want[k].data as Float32Array),
+          `${k} [${n}], ${threads} threads ${simd ?? ""}`,
+        );
+      }
+    }
+    assert(ranNative(model, feeds, "AdamW"), "the native kernel ran, not the definition");
   }
 });
 

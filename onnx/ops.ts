@@ -10,6 +10,7 @@
  */
 import { type Dim, type DType, staticShape, type Value } from "./graph.ts";
 import {
+  ADAMW,
   BIAS_ATTENTION,
   BIAS_ATTENTION_GRAD,
   COLUMN_SUMS,
@@ -68,7 +69,8 @@ export type PrimitiveOp =
   | "BiasAttentionGrad"
   | "GeluGrad"
   | "LayerNormGrad"
-  | "ColumnSums";
+  | "ColumnSums"
+  | "AdamW";
 
 /** A value, or a number turned into a scalar constant of the other operand's dtype. */
 export type Operand = Value | number;
@@ -759,4 +761,70 @@ export function layerNormGrad(
     CUSTOM_DOMAIN,
   );
   return [dx, xhat];
+}
+
+/** The scalar inputs of {@linkcode adamW}, each a rank-0 value of the vectors' dtype. */
+export interface AdamWScalars {
+  /** The gradient's clipping factor (1: no clipping). */
+  clipScale: Value;
+  /** lr·λ, the decay of a decayed parameter before the step's factor 1 − Mask·LrWd. */
+  lrWd: Value;
+  /** lr/(1 − β1^t). */
+  stepSize: Value;
+  /** √(1 − β2^t). */
+  bc2Sqrt: Value;
+  beta1: Value;
+  oneMinusBeta1: Value;
+  beta2: Value;
+  oneMinusBeta2: Value;
+  eps: Value;
+}
+
+/**
+ * `AdamW` (custom domain, `onnx/functions.ts`): one AdamW step on flat vectors p, m, v, grad and
+ * the 0/1 decay mask, all [N] → [p1, m1, v1]; see {@linkcode ADAMW} for the arithmetic.
+ */
+export function adamW(
+  p: Value,
+  m: Value,
+  v: Value,
+  grad: Value,
+  mask: Value,
+  s: AdamWScalars,
+): [Value, Value, Value] {
+  const n = staticShape(p, "apply AdamW");
+  const vectors = [p, m, v, grad, mask];
+  const scalars = [
+    s.clipScale,
+    s.lrWd,
+    s.stepSize,
+    s.bc2Sqrt,
+    s.beta1,
+    s.oneMinusBeta1,
+    s.beta2,
+    s.oneMinusBeta2,
+    s.eps,
+  ];
+  const ok = n.length === 1 &&
+    vectors.every((x) => x.dtype === p.dtype && x.shape.length === 1 && x.shape[0] === n[0]) &&
+    scalars.every((x) => x.dtype === p.dtype && x.shape.length === 0);
+  if (!ok) {
+    throw new TypeError(
+      `Cannot apply AdamW: p, m, v, grad and mask must be [N] and the rest scalars, all of ` +
+        `p's dtype ${p.dtype}: current shapes ${
+          [...vectors, ...scalars].map((x) => `[${x.shape}] ${x.dtype}`).join(", ")
+        }`,
+    );
+  }
+  const g = p.graph;
+  g.useFunction(ADAMW);
+  const out = { dtype: p.dtype, shape: p.shape };
+  const [p1, m1, v1] = g.node(
+    "AdamW",
+    [...vectors, ...scalars],
+    [out, out, out],
+    {},
+    CUSTOM_DOMAIN,
+  );
+  return [p1, m1, v1];
 }

@@ -9,7 +9,20 @@
  */
 import { type DType, Graph, type Value } from "./graph.ts";
 import { gradients } from "./autodiff.ts";
-import { add, concat, div, min, mul, pow, reduceSum, reshape, split, sqrt, sub } from "./ops.ts";
+import {
+  adamW,
+  add,
+  concat,
+  div,
+  min,
+  mul,
+  pow,
+  reduceSum,
+  reshape,
+  split,
+  sqrt,
+  sub,
+} from "./ops.ts";
 
 /** A parameter's name and shape: all a forward graph needs to declare it as an input. */
 export interface ParamShape {
@@ -146,7 +159,7 @@ export function buildTrainStep(spec: TrainStepSpec): Graph {
   // transformer bench's 26 ms step on the native engine.
   const sizes = spec.params.map((s) => s.init.length);
   const total = sizes.reduce((a, b) => a + b, 0);
-  let pFlat = g.input("p", "float32", [total]);
+  const pFlat = g.input("p", "float32", [total]);
   const mFlat = g.input("m", "float32", [total]);
   const vFlat = g.input("v", "float32", [total]);
   const pieces = spec.params.length > 1 ? split(pFlat, sizes, 0) : [pFlat];
@@ -158,31 +171,36 @@ export function buildTrainStep(spec: TrainStepSpec): Graph {
   const loss = spec.loss(p, batch);
   const grads = gradients(loss, spec.params.map((s) => p[s.name]));
   const flatGrads = grads.map((x, i) => reshape(x, [sizes[i]]));
-  let gr = flatGrads.length > 1 ? concat(flatGrads, 0) : flatGrads[0]; // [N]
+  const gr = flatGrads.length > 1 ? concat(flatGrads, 0) : flatGrads[0]; // [N]
 
   // Global-norm clipping as torch.nn.utils.clip_grad_norm_: scale = min(1, c/(‖g‖ + 1e-6)).
   // Summed per parameter, in parameter order, so that the norm (and so every update) is
   // bit-identical to the per-parameter update this replaced, and models trained by it stay valid.
   const norm = sqrt(grads.map((x) => reduceSum(mul(x, x))).reduce((a, b) => add(a, b)));
-  if (opt.clipNorm !== null) gr = mul(gr, min(div(opt.clipNorm, add(norm, 1e-6)), 1));
+  const clipScale = opt.clipNorm === null
+    ? g.scalar(1)
+    : min(div(opt.clipNorm, add(norm, 1e-6)), 1);
 
-  // Bias corrections: lr_t = lr/(1 − β1^t); denominator √v/√(1 − β2^t) + ε.
-  const stepSize = div(lr, sub(1, pow(g.scalar(opt.beta1), step)));
-  const bc2Sqrt = sqrt(sub(1, pow(g.scalar(opt.beta2), step)));
-  const m1 = add(mul(mFlat, opt.beta1), mul(gr, 1 - opt.beta1));
-  const v1 = add(mul(vFlat, opt.beta2), mul(mul(gr, gr), 1 - opt.beta2));
-  if (opt.weightDecay > 0 && spec.params.some((s) => s.decay)) {
-    // Decoupled decay p·(1 − lr·λ) on the decayed parameters only: a constant 0/1 mask [N].
-    const mask = new Float32Array(total);
-    let at = 0;
-    spec.params.forEach((s, i) => {
-      if (s.decay) mask.fill(1, at, at + sizes[i]);
-      at += sizes[i];
-    });
-    pFlat = mul(pFlat, sub(1, mul(g.constant(mask, [mask.length]), mul(lr, opt.weightDecay))));
-  }
-  const update = div(m1, add(div(sqrt(v1), bc2Sqrt), opt.eps));
-  const p1 = sub(pFlat, mul(update, stepSize));
+  // Decoupled decay p·(1 − lr·λ) on the decayed parameters only: a constant 0/1 mask [N].
+  const mask = new Float32Array(total);
+  let at = 0;
+  spec.params.forEach((s, i) => {
+    if (s.decay && opt.weightDecay > 0) mask.fill(1, at, at + sizes[i]);
+    at += sizes[i];
+  });
+  // Bias corrections: lr_t = lr/(1 − β1^t); denominator √v/√(1 − β2^t) + ε. One AdamW op does
+  // the elementwise update (its ONNX definition is the composition this graph used to emit).
+  const [p1, m1, v1] = adamW(pFlat, mFlat, vFlat, gr, g.constant(mask, [total]), {
+    clipScale,
+    lrWd: mul(lr, opt.weightDecay),
+    stepSize: div(lr, sub(1, pow(g.scalar(opt.beta1), step))),
+    bc2Sqrt: sqrt(sub(1, pow(g.scalar(opt.beta2), step))),
+    beta1: g.scalar(opt.beta1),
+    oneMinusBeta1: g.scalar(1 - opt.beta1),
+    beta2: g.scalar(opt.beta2),
+    oneMinusBeta2: g.scalar(1 - opt.beta2),
+    eps: g.scalar(opt.eps),
+  });
   g.output(p1, "next.p");
   g.output(m1, "next.m");
   g.output(v1, "next.v");
