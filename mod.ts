@@ -35,6 +35,7 @@ export {
   reduceMean,
   reduceSum,
   reshape,
+  rowLayerNorm,
   slice,
   softmax,
   sub,
@@ -56,6 +57,7 @@ export {
   CUSTOM_DOMAIN,
   GELU_GRAD,
   LAYER_NORM_GRAD,
+  ROW_LAYER_NORM,
 } from "./onnx/functions.ts";
 /** Reverse-mode autodiff over recorded graphs. */
 export { gradients } from "./onnx/autodiff.ts";
@@ -104,7 +106,8 @@ export {
 } from "./onnx/native_session.ts";
 /**
  * Builds the C++ custom-op library (`BiasAttention`, `BiasAttentionGrad`, `GeluGrad`,
- * `LayerNormGrad`, `ColumnSums`, `AdamW`, `BiasSoftmax`, `SoftmaxGrad`) with g++.
+ * `RowLayerNorm`, `LayerNormGrad`, `ColumnSums`, `AdamW`, `BiasSoftmax`, `SoftmaxGrad`) with
+ * g++.
  */
 export { buildNativeOps, NATIVE_OPS_LIBRARY } from "./native/build.ts";
 /**

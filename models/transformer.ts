@@ -20,14 +20,14 @@
  * dims twice, CLAIMS.md §1.2). Initialisation as GPT-2: weights N(0, 0.02), residual projections
  * N(0, 0.02/√(2L)), biases 0, LayerNorm γ = 1, β = 0.
  *
- * LayerNorm is ONNX's `LayerNormalization` primitive (one node and one gradient rule) rather than
- * the composed `layerNorm` of `onnx/nn.ts`: it cut the train step's node count by ~10% and its
- * time by ~8% (bench/transformer_step_bench.ts).
+ * LayerNorm is one op, `RowLayerNorm` (ONNX's `LayerNormalization` as its definition, and a
+ * native kernel), rather than the composed `layerNorm` of `onnx/nn.ts`: the single node cut the
+ * train step's node count by ~10% and its time by ~8% (bench/transformer_step_bench.ts).
  * @module
  */
 import type { Prng } from "../fixtures/prng.ts";
 import { staticShape, type Value } from "../onnx/graph.ts";
-import { add, gelu, layerNormalization, matMul, reshape, slice, transpose } from "../onnx/ops.ts";
+import { add, gelu, matMul, reshape, rowLayerNorm, slice, transpose } from "../onnx/ops.ts";
 import { embedding, linear } from "../onnx/nn.ts";
 import {
   drawParams,
@@ -253,7 +253,7 @@ function attentionOptions(c: TransformerConfig, g: Value["graph"], T: number): A
 /** One pre-LayerNorm block of layer `l`: x + attn(LN(x)), then + MLP(LN(·)); x [B, T, C]. */
 function block(p: Record<string, Value>, l: number, x: Value, opts: AttentionOptions): Value {
   const h = `h${l}`;
-  const a = layerNormalization(x, p[`${h}.ln1.g`], p[`${h}.ln1.b`]); // [B, T, C]
+  const a = rowLayerNorm(x, p[`${h}.ln1.g`], p[`${h}.ln1.b`]); // [B, T, C]
   x = add(
     x,
     causalSelfAttention(a, {
@@ -263,7 +263,7 @@ function block(p: Record<string, Value>, l: number, x: Value, opts: AttentionOpt
       projB: p[`${h}.attn.proj.b`],
     }, opts),
   ); // [B, T, C]
-  const m = layerNormalization(x, p[`${h}.ln2.g`], p[`${h}.ln2.b`]); // [B, T, C]
+  const m = rowLayerNorm(x, p[`${h}.ln2.g`], p[`${h}.ln2.b`]); // [B, T, C]
   const hidden = gelu(linear(m, p[`${h}.mlp.fc.w`], p[`${h}.mlp.fc.b`])); // [B, T, M]
   return add(x, linear(hidden, p[`${h}.mlp.proj.w`], p[`${h}.mlp.proj.b`])); // [B, T, C]
 }
@@ -288,7 +288,7 @@ export function transformerLogits(
   }
   const opts = attentionOptions(c, ids.graph, T);
   for (let l = 0; l < c.layers; l++) x = block(p, l, x, opts);
-  const f = reshape(layerNormalization(x, p["lnf.g"], p["lnf.b"]), [B * T, C]); // [B·T, C]
+  const f = reshape(rowLayerNorm(x, p["lnf.g"], p["lnf.b"]), [B * T, C]); // [B·T, C]
   const w = c.tiedHead ? transpose(p.wte) : p["head.w"]; // [C, V]
   return reshape(matMul(f, w), [B, T, c.vocab]); // [B, T, V]
 }

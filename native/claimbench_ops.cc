@@ -7,6 +7,8 @@
 //     attention" below), and BiasAttentionGrad(dY, QKV, Bias, Scale) -> dQKV, its gradient.
 //   GeluGrad(dY, X) -> dX = dY * (Phi(x) + x * phi(x)), the derivative of the exact (erf) GELU:
 //     Phi(x) = (1 + erf(x / sqrt 2)) / 2, phi(x) = exp(-x^2 / 2) / sqrt(2 pi).
+//   RowLayerNorm(X, Scale, B) -> (Y, Mean, InvStd): LayerNormalization over the last axis with
+//     ε = 1e-5 (see below).
 //   LayerNormGrad(dY, X, Scale, Mean, InvStd) -> (dX, XHat): LayerNormalization's input gradient
 //     over the last axis from the forward statistics (see below).
 //   ColumnSums(X [R, C]) -> Y [1, C]: each column's sum, with the same bits as ONNX Runtime's
@@ -1206,6 +1208,114 @@ OrtStatus* ComputeLayerNormGrad(OrtKernelContext* ctx, Simd simd) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// RowLayerNorm(X, Scale [C], B [C]) -> (Y, Mean, InvStd) over the last axis (C), ε = 1e-5; per
+// row: μ = float(Σ_j x_j / C), d_j = x_j − μ, σ² = float(Σ_j d_j·d_j / C) (float products, sums
+// in double by position mod 4), r = float(1 / √(double(σ²) + 1e-5)), y_j = (d_j·r)·γ_j + β_j.
+// Mean and InvStd ([..., 1]) are μ and r, as LayerNormalization's extra outputs.
+
+constexpr double kLayerNormEpsilon = 1e-5;
+
+struct RowLayerNormJob {
+  int64_t rows = 0, n = 0, rows_per_block = 1;
+  const float* x = nullptr;
+  const float* scale = nullptr;
+  const float* bias = nullptr;
+  float* y = nullptr;
+  float* mean = nullptr;
+  float* inv_std = nullptr;
+  Simd simd = kSse2;
+};
+
+template <typename V>
+CB_INLINE void RowLayerNormRow(const RowLayerNormJob& job, int64_t r) {
+  constexpr int64_t W = sizeof(V) / sizeof(float);
+  const int64_t n = job.n;
+  const float* x = job.x + r * n;
+  float* y = job.y + r * n;
+  D4 sum = {};
+  int64_t j = 0;
+  for (; j + W <= n; j += W) Accumulate(sum, Load<V>(x + j));
+  if (j < n) Accumulate(sum, LoadTail<V>(x + j, n - j, 0.0f));
+  const float m = static_cast<float>(SumLanes(sum) / static_cast<double>(n));
+  D4 sq = {};
+  for (j = 0; j + W <= n; j += W) {
+    const V d = Load<V>(x + j) - m;
+    Accumulate(sq, d * d);
+  }
+  if (j < n) {
+    const V d = Keep(LoadTail<V>(x + j, n - j, 0.0f) - m, n - j, 0.0f);
+    Accumulate(sq, d * d);
+  }
+  const float var = static_cast<float>(SumLanes(sq) / static_cast<double>(n));
+  const float rs =
+      static_cast<float>(1.0 / __builtin_sqrt(static_cast<double>(var) + kLayerNormEpsilon));
+  for (j = 0; j + W <= n; j += W) {
+    Store(y + j, ((Load<V>(x + j) - m) * rs) * Load<V>(job.scale + j) + Load<V>(job.bias + j));
+  }
+  for (; j < n; ++j) y[j] = ((x[j] - m) * rs) * job.scale[j] + job.bias[j];
+  job.mean[r] = m;
+  job.inv_std[r] = rs;
+}
+
+void RowLayerNormRowsSse2(const RowLayerNormJob& job, int64_t r0, int64_t r1) {
+  for (int64_t r = r0; r < r1; ++r) RowLayerNormRow<V4>(job, r);
+}
+
+__attribute__((target("avx2"))) void RowLayerNormRowsAvx2(const RowLayerNormJob& job, int64_t r0,
+                                                          int64_t r1) {
+  for (int64_t r = r0; r < r1; ++r) RowLayerNormRow<V8>(job, r);
+}
+
+__attribute__((target("avx512f"))) void RowLayerNormRowsAvx512(const RowLayerNormJob& job,
+                                                              int64_t r0, int64_t r1) {
+  for (int64_t r = r0; r < r1; ++r) RowLayerNormRow<V16>(job, r);
+}
+
+void RunRowLayerNormBlock(void* data, size_t block) {
+  const RowLayerNormJob& job = *static_cast<const RowLayerNormJob*>(data);
+  const int64_t r0 = static_cast<int64_t>(block) * job.rows_per_block;
+  const int64_t r1 = r0 + job.rows_per_block < job.rows ? r0 + job.rows_per_block : job.rows;
+  if (job.simd == kAvx512) {
+    RowLayerNormRowsAvx512(job, r0, r1);
+  } else if (job.simd == kAvx2) {
+    RowLayerNormRowsAvx2(job, r0, r1);
+  } else {
+    RowLayerNormRowsSse2(job, r0, r1);
+  }
+}
+
+OrtStatus* ComputeRowLayerNorm(OrtKernelContext* ctx, Simd simd) {
+  Shape xs, ss, bs;
+  RowLayerNormJob job;
+  CB_RETURN_IF_ERROR(GetInputData(ctx, 0, "X", &xs, &job.x));
+  CB_RETURN_IF_ERROR(GetInputData(ctx, 1, "Scale", &ss, &job.scale));
+  CB_RETURN_IF_ERROR(GetInputData(ctx, 2, "B", &bs, &job.bias));
+  if (xs.rank < 1 || ss.rank != 1 || bs.rank != 1 || ss.dims[0] != xs.dims[xs.rank - 1] ||
+      bs.dims[0] != ss.dims[0]) {
+    return Error("Cannot run RowLayerNorm as Scale and B must be [C] for X [..., C]: X " +
+                 ShapeString(xs) + ", Scale " + ShapeString(ss) + ", B " + ShapeString(bs));
+  }
+  job.simd = simd;
+  job.n = xs.dims[xs.rank - 1];
+  job.rows = 1;
+  for (size_t i = 0; i + 1 < xs.rank; ++i) job.rows *= xs.dims[i];
+  Shape stats = xs;
+  stats.dims[stats.rank - 1] = 1;
+  CB_RETURN_IF_ERROR(MakeOutputAt(ctx, 0, xs, &job.y));
+  CB_RETURN_IF_ERROR(MakeOutputAt(ctx, 1, stats, &job.mean));
+  CB_RETURN_IF_ERROR(MakeOutputAt(ctx, 2, stats, &job.inv_std));
+  if (job.rows == 0 || job.n == 0) return nullptr;
+  job.rows_per_block = job.n >= kBlockElems ? 1 : kBlockElems / job.n;
+  const int64_t blocks = (job.rows + job.rows_per_block - 1) / job.rows_per_block;
+  if (blocks == 1 || g_api.KernelContext_ParallelFor == nullptr) {
+    for (int64_t i = 0; i < blocks; ++i) RunRowLayerNormBlock(&job, static_cast<size_t>(i));
+    return nullptr;
+  }
+  return g_api.KernelContext_ParallelFor(ctx, RunRowLayerNormBlock, static_cast<size_t>(blocks),
+                                         0, &job);
+}
+
+// ---------------------------------------------------------------------------------------------
 // ColumnSums(X [R, C]) -> Y [1, C]: y_c = Σ_r x_rc in float32, row after row, as ONNX Runtime's
 // ReduceSum over axis 0 adds them (the tests compare the bits). A task sums a block of columns;
 // within it, kColumnVectors vectors of columns advance row by row as independent add chains.
@@ -1495,6 +1605,8 @@ OrtStatus* KernelComputeV2(void* kernel, OrtKernelContext* ctx) {
       return ComputeColumnSums(ctx, k.simd);
     case 7:
       return ComputeAdamW(ctx, k.simd);
+    case 8:
+      return ComputeRowLayerNorm(ctx, k.simd);
     default:
       return ComputeAttention(ctx, k.def->code == 4, k.simd);
   }
@@ -1540,6 +1652,7 @@ const OpDef kOps[] = {
     {MakeOp(), "LayerNormGrad", 5, 5, 2},
     {MakeOp(), "ColumnSums", 6, 1, 1},
     {MakeOp(), "AdamW", 7, 14, 3},
+    {MakeOp(), "RowLayerNorm", 8, 3, 3},
 };
 
 constexpr const char* kDomain = "ai.claimbench";

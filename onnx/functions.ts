@@ -292,3 +292,22 @@ export const ADAMW: FunctionData = {
     node("Sub", ["Pd", "Step"], ["P1"]),
   ],
 };
+
+/**
+ * `RowLayerNorm(X, Scale, B) → (Y, Mean, InvStd)`: LayerNormalization over the last axis with
+ * ε = 1e-5, the transformer's: its definition is that one standard node (so ORT runs the bits
+ * it always did), and the native kernel normalises each row in one pass.
+ */
+export const ROW_LAYER_NORM: FunctionData = {
+  name: "RowLayerNorm",
+  domain: CUSTOM_DOMAIN,
+  inputs: ["X", "Scale", "B"],
+  outputs: ["Y", "Mean", "InvStd"],
+  opsets: { "": 21 },
+  nodes: [
+    node("LayerNormalization", ["X", "Scale", "B"], ["Y", "Mean", "InvStd"], {
+      axis: { kind: "int", value: -1 },
+      epsilon: { kind: "float", value: 1e-5 },
+    }),
+  ],
+};

@@ -383,34 +383,37 @@ export const GRADIENTS: Record<PrimitiveOp, GradRule> = {
   },
   // x̂ = (x − μ)·r with r = 1/√(σ² + ε) (both node outputs), g = dy·γ:
   // dx = r·(g − mean(g) − x̂·mean(g·x̂)); dγ = Σ_rows dy·x̂, dβ = Σ_rows dy.
-  LayerNormalization: ({ node, dy, needs }) => {
-    const [x, scale] = ins(node);
-    const axis = node.attrs.axis as number;
-    const axes = x.shape.map((_, i) => i).filter((i) => i >= axis);
-    const stats = node.outputs.slice(1).map((o) => (o.dtype === x.dtype ? o : cast(o, x.dtype)));
-    const [mean, invStd] = stats;
-    let xhat: Value;
-    let dx: Value | null = null;
-    if (needs[0] && axis === x.shape.length - 1) {
-      // The same composition as below, as one op with a native kernel.
-      [dx, xhat] = layerNormGrad(dy, x, scale, mean, invStd);
-    } else {
-      xhat = mul(sub(x, mean), invStd);
-    }
-    if (needs[0] && !dx) {
-      const g = mul(dy, scale);
-      const gMean = reduceMean(g, axes, { keepdims: true });
-      const gxMean = reduceMean(mul(g, xhat), axes, { keepdims: true });
-      dx = mul(sub(sub(g, gMean), mul(xhat, gxMean)), invStd);
-    }
-    // Row sums as ones[1, rows]·v[rows, cols]: ORT runs this MatMul faster than a ReduceSum.
-    const sumRows = (v: Value) => {
-      const shape = staticShape(scale, "differentiate LayerNormalization");
-      const cols = numel(shape);
-      const rows = numel(v.shape) / cols;
-      const ones = v.graph.constant(new Array(rows).fill(1), [1, rows], v.dtype);
-      return reshape(matMul(ones, reshape(v, [rows, cols])), shape);
-    };
-    return [dx, needs[1] ? sumRows(mul(dy, xhat)) : null, needs[2] ? sumRows(dy) : null];
-  },
+  LayerNormalization: (args) => layerNormGradients(args, args.node.attrs.axis as number),
+  RowLayerNorm: (args) => layerNormGradients(args, ins(args.node)[0].shape.length - 1),
 };
+
+/** LayerNormalization's rule over the axes from `axis` (RowLayerNorm's too: the last axis). */
+function layerNormGradients({ node, dy, needs }: GradArgs, axis: number): (Value | null)[] {
+  const [x, scale] = ins(node);
+  const axes = x.shape.map((_, i) => i).filter((i) => i >= axis);
+  const stats = node.outputs.slice(1).map((o) => (o.dtype === x.dtype ? o : cast(o, x.dtype)));
+  const [mean, invStd] = stats;
+  let xhat: Value;
+  let dx: Value | null = null;
+  if (needs[0] && axis === x.shape.length - 1) {
+    // The same composition as below, as one op with a native kernel.
+    [dx, xhat] = layerNormGrad(dy, x, scale, mean, invStd);
+  } else {
+    xhat = mul(sub(x, mean), invStd);
+  }
+  if (needs[0] && !dx) {
+    const g = mul(dy, scale);
+    const gMean = reduceMean(g, axes, { keepdims: true });
+    const gxMean = reduceMean(mul(g, xhat), axes, { keepdims: true });
+    dx = mul(sub(sub(g, gMean), mul(xhat, gxMean)), invStd);
+  }
+  // Row sums as ones[1, rows]·v[rows, cols]: ORT runs this MatMul faster than a ReduceSum.
+  const sumRows = (v: Value) => {
+    const shape = staticShape(scale, "differentiate LayerNormalization");
+    const cols = numel(shape);
+    const rows = numel(v.shape) / cols;
+    const ones = v.graph.constant(new Array(rows).fill(1), [1, rows], v.dtype);
+    return reshape(matMul(ones, reshape(v, [rows, cols])), shape);
+  };
+  return [dx, needs[1] ? sumRows(mul(dy, xhat)) : null, needs[2] ? sumRows(dy) : null];
+}

@@ -211,6 +211,11 @@ const CASES: Record<op.PrimitiveOp, GradCheckCase | GradCheckCase[] | "not diffe
   LayerNormGrad: "not differentiable",
   AdamW: "not differentiable",
   // ORT keeps μ and 1/σ in float32 even for float64 inputs, so agreement is ~1e-7 relative.
+  RowLayerNorm: {
+    dtype: "float64",
+    inputs: [{ shape: [2, 3, 5] }, { shape: [5] }, { shape: [5] }],
+    build: ([x, s, b]) => op.mul(op.rowLayerNorm(op.mul(x, 2), s, b), 1.5),
+  },
   LayerNormalization: {
     dtype: "float64",
     inputs: [{ shape: [2, 3, 5] }, { shape: [5] }, { shape: [5] }],

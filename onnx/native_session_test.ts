@@ -12,6 +12,7 @@ import {
   matMul,
   mul,
   reduceSum,
+  rowLayerNorm,
   softmax,
   tanh,
 } from "./ops.ts";
@@ -521,6 +522,71 @@ Deno.test("AdamW: the same bits as its ONNX definition, at every width and threa
       }
     }
     assert(ranNative(model, feeds, "AdamW"), "the native kernel ran, not the definition");
+  }
+});
+
+Deno.test("RowLayerNorm matches float64 LayerNormalization, its statistics too, at every width", () => {
+  const prng = new Prng(18);
+  // 64 columns fill every vector width; 37 leave tails; 700 rows make several blocks.
+  for (const [rows, cols] of [[700, 64], [300, 37]]) {
+    const g = new Graph("row_layer_norm");
+    const x = g.input("x", "float32", [rows, cols]);
+    const y = rowLayerNorm(x, g.input("s", "float32", [cols]), g.input("b", "float32", [cols]));
+    const [, mean, invStd] = g.nodes.find((n) => n.outputs[0] === y)!.outputs;
+    g.output(y, "y");
+    g.output(mean, "mean");
+    g.output(invStd, "invStd");
+    const model = g.toModel();
+    // Rows offset from 0 and scaled, as a residual stream is.
+    const xs = normal(prng, rows * cols).map((v, i) => 3 + (1 + (i % 5)) * v);
+    const feeds: Record<string, NativeTensor> = {
+      x: { data: xs, dims: [rows, cols] },
+      s: { data: normal(prng, cols), dims: [cols] },
+      b: { data: normal(prng, cols), dims: [cols] },
+    };
+    const run = (threads: number, simd?: "sse2" | "avx2") => {
+      if (simd) Deno.env.set("CLAIMBENCH_NATIVE_SIMD", simd);
+      let s: NativeSession;
+      try {
+        s = NativeSession.create(model, { threads, customOpLibraries: [LIB] });
+      } finally {
+        Deno.env.delete("CLAIMBENCH_NATIVE_SIMD");
+      }
+      try {
+        const out = s.run(feeds);
+        return ["y", "mean", "invStd"].map((k) => out[k].data as Float32Array);
+      } finally {
+        s.close();
+      }
+    };
+    const [gotY, gotMean, gotInv] = run(1);
+    const wantY = new Float64Array(rows * cols);
+    const wantMean = new Float64Array(rows);
+    const wantInv = new Float64Array(rows);
+    const [sc, bi] = [feeds.s.data as Float32Array, feeds.b.data as Float32Array];
+    for (let r = 0; r < rows; r++) {
+      let m = 0;
+      for (let j = 0; j < cols; j++) m += xs[r * cols + j] / cols;
+      let v = 0;
+      for (let j = 0; j < cols; j++) v += (xs[r * cols + j] - m) ** 2 / cols;
+      const inv = 1 / Math.sqrt(v + 1e-5);
+      [wantMean[r], wantInv[r]] = [m, inv];
+      for (let j = 0; j < cols; j++) {
+        wantY[r * cols + j] = (xs[r * cols + j] - m) * inv * sc[j] + bi[j];
+      }
+    }
+    assert(maxError(gotY, wantY, 1) < 2e-6, `Y [${rows}, ${cols}]: ${maxError(gotY, wantY, 1)}`);
+    assert(maxError(gotMean, wantMean, 1) < 1e-6, `mean: ${maxError(gotMean, wantMean, 1)}`);
+    assert(maxError(gotInv, wantInv, 0) < 1e-6, `1/σ: ${maxError(gotInv, wantInv, 0)}`);
+    for (const [threads, simd] of [[2, undefined], [1, "sse2"], [2, "avx2"]] as const) {
+      const other = run(threads, simd);
+      assertEquals(
+        other.map(bytes),
+        [gotY, gotMean, gotInv].map(bytes),
+        `${threads} ${simd ?? ""}`,
+      );
+    }
+    assert(ranNative(model, feeds, "RowLayerNorm"), "the native kernel ran, not the definition");
   }
 });
 

@@ -18,6 +18,7 @@ import {
   CUSTOM_DOMAIN,
   GELU_GRAD,
   LAYER_NORM_GRAD,
+  ROW_LAYER_NORM,
 } from "./functions.ts";
 import { DATA_TYPE } from "./proto.ts";
 
@@ -70,7 +71,8 @@ export type PrimitiveOp =
   | "GeluGrad"
   | "LayerNormGrad"
   | "ColumnSums"
-  | "AdamW";
+  | "AdamW"
+  | "RowLayerNorm";
 
 /** A value, or a number turned into a scalar constant of the other operand's dtype. */
 export type Operand = Value | number;
@@ -604,6 +606,36 @@ export function layerNormalization(
     { dtype: "float32", shape: stats },
     { dtype: "float32", shape: stats },
   ], { axis, epsilon: { kind: "float", value: opts.epsilon ?? 1e-5 } })[0];
+}
+
+/**
+ * `RowLayerNorm` (custom domain, `onnx/functions.ts`): {@linkcode layerNormalization} of each
+ * row (the last axis) with ε = 1e-5, as one op with a native kernel; its ONNX definition is
+ * that `LayerNormalization` node, so the portable engine computes the same bits as before.
+ */
+export function rowLayerNorm(x: Value, scale: Value, bias: Value): Value {
+  const c = x.shape.at(-1);
+  for (const p of [scale, bias]) {
+    if (c === undefined || p.shape.length !== 1 || !sameDims(p.shape[0], c)) {
+      throw new TypeError(
+        `Cannot apply RowLayerNorm over the last axis of [${x.shape}] with ${p.name} of shape ` +
+          `[${p.shape}]: it must be [${c ?? "?"}]`,
+      );
+    }
+  }
+  const stats = [...x.shape.slice(0, -1), 1];
+  x.graph.useFunction(ROW_LAYER_NORM);
+  return x.graph.node(
+    "RowLayerNorm",
+    [x, scale, bias],
+    [
+      { dtype: x.dtype, shape: x.shape },
+      { dtype: "float32", shape: stats },
+      { dtype: "float32", shape: stats },
+    ],
+    {},
+    CUSTOM_DOMAIN,
+  )[0];
 }
 
 /**
