@@ -22,6 +22,7 @@
  * @module
  */
 import { type DType, type Graph, staticShape, type Value } from "./graph.ts";
+import { linear } from "./nn.ts";
 import {
   add,
   biasAttention,
@@ -163,11 +164,11 @@ export function causalSelfAttention(x: Value, p: AttentionParams, opts: Attentio
       `Cannot apply self-attention as the bias must be [${H} or 1, ${T}, ${T}]: current shape is [${bias}]`,
     );
   }
-  const qkv = add(matMul(reshape(x, [B * T, C]), p.qkvW), p.qkvB); // [B·T, 3C]
+  const qkv = linear(x, p.qkvW, p.qkvB); // [B, T, 3C]
   if (!opts.rope) {
     const perHead = bias[0] === H ? opts.bias : expand(opts.bias, [H, T, T]); // [H, T, T]
-    const y = biasAttention(reshape(qkv, [B, T, 3 * C]), perHead, 1 / Math.sqrt(hs)); // [B, T, C]
-    return reshape(add(matMul(reshape(y, [B * T, C]), p.projW), p.projB), [B, T, C]);
+    const y = biasAttention(qkv, perHead, 1 / Math.sqrt(hs)); // [B, T, C]
+    return linear(y, p.projW, p.projB); // [B, T, C]
   }
   const heads = transpose(reshape(qkv, [B, T, 3 * H, hs]), [0, 2, 1, 3]); // [B, 3H, T, hs]
   let [q, k, v] = split(heads, [H, H, H], 1); // [B, H, T, hs]
@@ -176,6 +177,6 @@ export function causalSelfAttention(x: Value, p: AttentionParams, opts: Attentio
     k = applyRope(k, opts.rope);
   }
   const y = composedAttention(q, k, v, opts.bias, 1 / Math.sqrt(hs)); // [B, H, T, hs]
-  const merged = reshape(transpose(y, [0, 2, 1, 3]), [B * T, C]); // [B·T, C]
-  return reshape(add(matMul(merged, p.projW), p.projB), [B, T, C]);
+  const merged = reshape(transpose(y, [0, 2, 1, 3]), [B, T, C]); // [B, T, C]
+  return linear(merged, p.projW, p.projB); // [B, T, C]
 }

@@ -24,10 +24,12 @@ export function unbroadcast(grad: Value, target: Value): Value {
   gs.forEach((d, i) => {
     if (i < lead || (ts[i - lead] === 1 && d !== 1)) axes.push(i);
   });
-  // A bias over the rows of a matrix (a linear layer's): one ColumnSums, which has a native kernel.
-  const rows = gs.length === 2 && axes.length === 1 && axes[0] === 0;
+  // A bias over the rows (a linear layer's: every leading axis summed, the last kept): one
+  // ColumnSums over the rows, which has a native kernel and ReduceSum's bits.
+  const last = gs.length - 1;
+  const rows = last >= 1 && axes.length === last && axes.every((a, i) => a === i);
   const summed = rows
-    ? columnSums(grad)
+    ? columnSums(reshape(grad, [-1, gs[last]]))
     : axes.length
     ? reduceSum(grad, axes, { keepdims: true })
     : grad;

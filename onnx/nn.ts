@@ -22,14 +22,20 @@ import {
   sub,
 } from "./ops.ts";
 
-/** `x·W + b` over the last axis: x [..., in], W [in, out], b [out]. */
+/**
+ * `x·W + b` over the last axis: x [..., in], W [in, out], b [out].
+ *
+ * The bias is added after the product is reshaped back to x's leading dims. For x of rank ≥ 3
+ * that keeps ONNX Runtime from fusing MatMul and Add into a Gemm, whose bias copy runs on one
+ * thread: for [32, 96, 64] by [64, 256], 0.68 ms as Gemm against 0.40 + 0.18 ms apart on 2
+ * threads. The bits are the same: Gemm adds the bias to the rounded product, as Add does.
+ */
 export function linear(x: Value, w: Value, b?: Value): Value {
   const xs = staticShape(x, "apply a linear layer");
   const out = staticShape(w, "apply a linear layer")[1];
   const rows = reshape(x, [-1, xs.at(-1)!]); // [N, in]
-  let y = matMul(rows, w); // [N, out]
-  if (b) y = add(y, b);
-  return reshape(y, [...xs.slice(0, -1), out]);
+  const y = reshape(matMul(rows, w), [...xs.slice(0, -1), out]); // [..., out]
+  return b ? add(y, b) : y;
 }
 
 /**
