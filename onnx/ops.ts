@@ -332,8 +332,11 @@ export function gather(data: Value, indices: Value, opts: { axis?: number } = {}
 
 /**
  * `Reshape` to `shape`; one entry may be −1. A symbolic dim may appear only where the input has
- * the same symbolic dim at the same position (it is then emitted as 0, "copy"). Reshaping to the
- * shape `x` already has returns `x` itself: no node (each one costs ORT a few µs per run).
+ * the same symbolic dim at the same position (it is then emitted as 0, "copy").
+ *
+ * A reshape to the shape `x` already has is still a node: dropping those changed which of ONNX
+ * Runtime's fusions applied, and with them the bits of trained models (the dilated CNN's at once,
+ * the transformer's after a few hundred steps), which every calibrated threshold rests on.
  */
 export function reshape(x: Value, shape: readonly Dim[]): Value {
   const literal: number[] = [];
@@ -370,7 +373,6 @@ export function reshape(x: Value, shape: readonly Dim[]): Value {
     const a = (x.shape as number[]).reduce((n, d) => n * d, 1);
     if (a !== known) throw new TypeError(`Cannot reshape [${x.shape}] (${a}) to [${shape}]`);
   }
-  if (out.length === x.shape.length && out.every((d, i) => d === x.shape[i])) return x;
   return x.graph.node("Reshape", [x, x.graph.ints(literal)], [{ dtype: x.dtype, shape: out }])[0];
 }
 
