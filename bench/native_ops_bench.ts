@@ -8,7 +8,10 @@
  * - BiasAttention(QKV, Bias, Scale) and BiasAttentionGrad vs their ONNX definitions (the same
  *   graph in a session without the library), in the bench transformer's attention: B 32, T 96,
  *   4 heads of 16 dims, Hard-ALiBi windows 1 and 2 and two causal (NoPE) heads;
- * - LayerNormGrad vs its ONNX definition at [3072, 64] (a transformer block's LayerNorm).
+ * - LayerNormGrad and RowLayerNorm vs their ONNX definitions at [3072, 64] (a transformer
+ *   block's LayerNorm);
+ * - ColumnSums vs its definition (ReduceSum over rows) at [3072, 256] (fc1's bias gradient);
+ * - AdamW vs its definition on the bench transformer's 103,936 parameters.
  *
  * Inputs are passed zero-copy and outputs written into preallocated arrays, so an iteration is
  * the op plus the FFI call (~10 µs). 200 iterations each: every session's ORT pool spins for a
@@ -26,14 +29,17 @@ import { CUSTOM_DOMAIN } from "../onnx/functions.ts";
 import { Graph, type Value } from "../onnx/graph.ts";
 import { NativeSession, type NativeTensor } from "../onnx/native_session.ts";
 import {
+  adamW,
   add,
   biasAttention,
   biasAttentionGrad,
+  columnSums,
   erf,
   exp,
   layerNormGrad,
   mul,
   reduceSum,
+  rowLayerNorm,
   softmax,
   sub,
 } from "../onnx/ops.ts";
@@ -210,4 +216,75 @@ compare(
   session(layerNormModel()),
   lnFeeds,
   { y: { data: new Float32Array(LR * LC), dims: [LR, LC] } },
+);
+
+// RowLayerNorm (the forward) at the same shape.
+function rowLayerNormModel(): Uint8Array {
+  const g = new Graph("row_layer_norm");
+  const v = (n: string, shape: number[]) => g.input(n, "float32", shape);
+  g.output(rowLayerNorm(v("x", [LR, LC]), v("scale", [LC]), v("bias", [LC])), "y");
+  return g.toModel();
+}
+compare(
+  "RowLayerNorm [3072,64]",
+  "ONNX definition",
+  session(rowLayerNormModel(), []),
+  session(rowLayerNormModel()),
+  { x: lnFeeds.x, scale: lnFeeds.scale, bias: { data: normal(LC), dims: [LC] } },
+  { y: { data: new Float32Array(LR * LC), dims: [LR, LC] } },
+);
+
+// ColumnSums at fc1's bias gradient, [B·T, 4C].
+function columnSumsModel(): Uint8Array {
+  const g = new Graph("column_sums");
+  g.output(columnSums(g.input("x", "float32", GELU)), "y");
+  return g.toModel();
+}
+compare(
+  "ColumnSums [3072,256]",
+  "ONNX definition",
+  session(columnSumsModel(), []),
+  session(columnSumsModel()),
+  { x: gx },
+  { y: { data: new Float32Array(GELU[1]), dims: [1, GELU[1]] } },
+);
+
+// AdamW on the bench transformer's parameter count.
+const NP = 103_936;
+function adamWModel(): Uint8Array {
+  const g = new Graph("adamw");
+  const vec = (n: string) => g.input(n, "float32", [NP]);
+  const sc = (n: string) => g.input(n, "float32", []);
+  const [p1] = adamW(vec("p"), vec("m"), vec("v"), vec("g"), vec("mask"), {
+    clipScale: sc("clip"),
+    lrWd: sc("lrWd"),
+    stepSize: sc("stepSize"),
+    bc2Sqrt: sc("bc2Sqrt"),
+    beta1: g.scalar(0.9),
+    oneMinusBeta1: g.scalar(1 - 0.9),
+    beta2: g.scalar(0.999),
+    oneMinusBeta2: g.scalar(1 - 0.999),
+    eps: g.scalar(1e-8),
+  });
+  g.output(p1, "y");
+  return g.toModel();
+}
+const one = (v: number): NativeTensor => ({ data: Float32Array.of(v), dims: [] });
+compare(
+  "AdamW [103936]",
+  "ONNX definition",
+  session(adamWModel(), []),
+  session(adamWModel()),
+  {
+    p: { data: normal(NP), dims: [NP] },
+    m: { data: normal(NP).map((v) => 1e-3 * v), dims: [NP] },
+    v: { data: normal(NP).map((v) => 1e-6 * v * v), dims: [NP] },
+    g: { data: normal(NP).map((v) => 0.1 * v), dims: [NP] },
+    mask: { data: new Float32Array(NP).fill(1), dims: [NP] },
+    clip: one(0.5),
+    lrWd: one(3e-4),
+    stepSize: one(3e-3),
+    bc2Sqrt: one(0.1),
+  },
+  { y: { data: new Float32Array(NP), dims: [NP] } },
 );
