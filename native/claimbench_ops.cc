@@ -1086,6 +1086,64 @@ OrtStatus* ComputeAttention(OrtKernelContext* ctx, bool grad, Simd simd) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Blocks of work: the kernels below split `count` units (rows, columns or elements) into blocks
+// of `per_block` over ORT's pool, and run each block at the width the kernel was created with.
+
+struct Blocks {
+  int64_t count = 0;
+  int64_t per_block = 1;
+  Simd simd = kSse2;
+};
+
+// Runs units [i0, i1) of a job at one vector width.
+template <typename Job>
+using RangeFn = void (*)(const Job&, int64_t, int64_t);
+
+// Defines Name##Sse2, Name##Avx2 and Name##Avx512: Body<V4>, <V8> and <V16> over a job's units
+// [i0, i1), each compiled for its instruction set.
+#define CB_RANGE_AT_EVERY_WIDTH(Name, Job, Body)                                              \
+  void Name##Sse2(const Job& job, int64_t i0, int64_t i1) { Body<V4>(job, i0, i1); }           \
+  __attribute__((target("avx2"))) void Name##Avx2(const Job& job, int64_t i0, int64_t i1) {   \
+    Body<V8>(job, i0, i1);                                                                     \
+  }                                                                                            \
+  __attribute__((target("avx512f"))) void Name##Avx512(const Job& job, int64_t i0, int64_t i1) { \
+    Body<V16>(job, i0, i1);                                                                    \
+  }
+
+template <typename Job, RangeFn<Job> Sse2, RangeFn<Job> Avx2, RangeFn<Job> Avx512>
+void RunBlockOf(void* data, size_t block) {
+  const Job& job = *static_cast<const Job*>(data);
+  const Blocks& b = job.blocks;
+  const int64_t i0 = static_cast<int64_t>(block) * b.per_block;
+  const int64_t i1 = i0 + b.per_block < b.count ? i0 + b.per_block : b.count;
+  if (b.simd == kAvx512) {
+    Avx512(job, i0, i1);
+  } else if (b.simd == kAvx2) {
+    Avx2(job, i0, i1);
+  } else {
+    Sse2(job, i0, i1);
+  }
+}
+
+// Runs every block of `job` (job->blocks set), in order on this thread when there is one block
+// or no pool.
+template <typename Job, RangeFn<Job> Sse2, RangeFn<Job> Avx2, RangeFn<Job> Avx512>
+OrtStatus* RunBlocks(OrtKernelContext* ctx, Job* job) {
+  const Blocks& b = job->blocks;
+  if (b.count == 0) return nullptr;
+  const int64_t blocks = (b.count + b.per_block - 1) / b.per_block;
+  auto run = RunBlockOf<Job, Sse2, Avx2, Avx512>;
+  if (blocks == 1 || g_api.KernelContext_ParallelFor == nullptr) {
+    for (int64_t i = 0; i < blocks; ++i) run(job, static_cast<size_t>(i));
+    return nullptr;
+  }
+  return g_api.KernelContext_ParallelFor(ctx, run, static_cast<size_t>(blocks), 0, job);
+}
+
+// Rows of n elements per block: about kBlockElems elements, at least one row.
+int64_t RowsPerBlock(int64_t n) { return n >= kBlockElems ? 1 : kBlockElems / n; }
+
+// ---------------------------------------------------------------------------------------------
 // LayerNormGrad(dY, X, Scale [C], Mean, InvStd) -> (dX, XHat) over the last axis (C), with the
 // forward node's statistics: per row, in float32 unless noted, x̂_j = (x_j − μ)·r, g_j = dY_j·γ_j,
 // a = float(Σ_j g_j / C) and b = float(Σ_j g_j·x̂_j / C) (sums in double by position mod 4),
@@ -1100,7 +1158,8 @@ bool SameShape(const Shape& a, const Shape& b) {
 }
 
 struct LayerNormJob {
-  int64_t rows = 0, n = 0, rows_per_block = 1;
+  Blocks blocks;  // rows
+  int64_t n = 0;
   const float* dy = nullptr;
   const float* x = nullptr;
   const float* scale = nullptr;
@@ -1108,7 +1167,6 @@ struct LayerNormJob {
   const float* inv_std = nullptr;
   float* dx = nullptr;
   float* xhat = nullptr;
-  Simd simd = kSse2;
 };
 
 template <typename V>
@@ -1146,32 +1204,12 @@ CB_INLINE void LayerNormGradRow(const LayerNormJob& job, int64_t r) {
   for (; j < n; ++j) dx[j] = ((dx[j] - a) - xh[j] * b) * rs;
 }
 
-void LayerNormRowsSse2(const LayerNormJob& job, int64_t r0, int64_t r1) {
-  for (int64_t r = r0; r < r1; ++r) LayerNormGradRow<V4>(job, r);
+template <typename V>
+CB_INLINE void LayerNormGradRows(const LayerNormJob& job, int64_t r0, int64_t r1) {
+  for (int64_t r = r0; r < r1; ++r) LayerNormGradRow<V>(job, r);
 }
 
-__attribute__((target("avx2"))) void LayerNormRowsAvx2(const LayerNormJob& job, int64_t r0,
-                                                       int64_t r1) {
-  for (int64_t r = r0; r < r1; ++r) LayerNormGradRow<V8>(job, r);
-}
-
-__attribute__((target("avx512f"))) void LayerNormRowsAvx512(const LayerNormJob& job, int64_t r0,
-                                                           int64_t r1) {
-  for (int64_t r = r0; r < r1; ++r) LayerNormGradRow<V16>(job, r);
-}
-
-void RunLayerNormBlock(void* data, size_t block) {
-  const LayerNormJob& job = *static_cast<const LayerNormJob*>(data);
-  const int64_t r0 = static_cast<int64_t>(block) * job.rows_per_block;
-  const int64_t r1 = r0 + job.rows_per_block < job.rows ? r0 + job.rows_per_block : job.rows;
-  if (job.simd == kAvx512) {
-    LayerNormRowsAvx512(job, r0, r1);
-  } else if (job.simd == kAvx2) {
-    LayerNormRowsAvx2(job, r0, r1);
-  } else {
-    LayerNormRowsSse2(job, r0, r1);
-  }
-}
+CB_RANGE_AT_EVERY_WIDTH(LayerNormGradRows, LayerNormJob, LayerNormGradRows)
 
 OrtStatus* ComputeLayerNormGrad(OrtKernelContext* ctx, Simd simd) {
   Shape dys, xs, ss, ms, rs;
@@ -1190,21 +1228,15 @@ OrtStatus* ComputeLayerNormGrad(OrtKernelContext* ctx, Simd simd) {
                  ": dY " + ShapeString(dys) + ", Scale " + ShapeString(ss) + ", Mean " +
                  ShapeString(ms) + ", InvStd " + ShapeString(rs));
   }
-  job.simd = simd;
   job.n = xs.dims[xs.rank - 1];
-  job.rows = 1;
-  for (size_t i = 0; i + 1 < xs.rank; ++i) job.rows *= xs.dims[i];
+  int64_t rows = 1;
+  for (size_t i = 0; i + 1 < xs.rank; ++i) rows *= xs.dims[i];
   CB_RETURN_IF_ERROR(MakeOutputAt(ctx, 0, xs, &job.dx));
   CB_RETURN_IF_ERROR(MakeOutputAt(ctx, 1, xs, &job.xhat));
-  if (job.rows == 0 || job.n == 0) return nullptr;
-  job.rows_per_block = job.n >= kBlockElems ? 1 : kBlockElems / job.n;
-  const int64_t blocks = (job.rows + job.rows_per_block - 1) / job.rows_per_block;
-  if (blocks == 1 || g_api.KernelContext_ParallelFor == nullptr) {
-    for (int64_t i = 0; i < blocks; ++i) RunLayerNormBlock(&job, static_cast<size_t>(i));
-    return nullptr;
-  }
-  return g_api.KernelContext_ParallelFor(ctx, RunLayerNormBlock, static_cast<size_t>(blocks), 0,
-                                         &job);
+  if (job.n == 0) return nullptr;
+  job.blocks = {rows, RowsPerBlock(job.n), simd};
+  return RunBlocks<LayerNormJob, LayerNormGradRowsSse2, LayerNormGradRowsAvx2,
+                   LayerNormGradRowsAvx512>(ctx, &job);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1216,14 +1248,14 @@ OrtStatus* ComputeLayerNormGrad(OrtKernelContext* ctx, Simd simd) {
 constexpr double kLayerNormEpsilon = 1e-5;
 
 struct RowLayerNormJob {
-  int64_t rows = 0, n = 0, rows_per_block = 1;
+  Blocks blocks;  // rows
+  int64_t n = 0;
   const float* x = nullptr;
   const float* scale = nullptr;
   const float* bias = nullptr;
   float* y = nullptr;
   float* mean = nullptr;
   float* inv_std = nullptr;
-  Simd simd = kSse2;
 };
 
 template <typename V>
@@ -1257,32 +1289,12 @@ CB_INLINE void RowLayerNormRow(const RowLayerNormJob& job, int64_t r) {
   job.inv_std[r] = rs;
 }
 
-void RowLayerNormRowsSse2(const RowLayerNormJob& job, int64_t r0, int64_t r1) {
-  for (int64_t r = r0; r < r1; ++r) RowLayerNormRow<V4>(job, r);
+template <typename V>
+CB_INLINE void RowLayerNormRows(const RowLayerNormJob& job, int64_t r0, int64_t r1) {
+  for (int64_t r = r0; r < r1; ++r) RowLayerNormRow<V>(job, r);
 }
 
-__attribute__((target("avx2"))) void RowLayerNormRowsAvx2(const RowLayerNormJob& job, int64_t r0,
-                                                          int64_t r1) {
-  for (int64_t r = r0; r < r1; ++r) RowLayerNormRow<V8>(job, r);
-}
-
-__attribute__((target("avx512f"))) void RowLayerNormRowsAvx512(const RowLayerNormJob& job,
-                                                              int64_t r0, int64_t r1) {
-  for (int64_t r = r0; r < r1; ++r) RowLayerNormRow<V16>(job, r);
-}
-
-void RunRowLayerNormBlock(void* data, size_t block) {
-  const RowLayerNormJob& job = *static_cast<const RowLayerNormJob*>(data);
-  const int64_t r0 = static_cast<int64_t>(block) * job.rows_per_block;
-  const int64_t r1 = r0 + job.rows_per_block < job.rows ? r0 + job.rows_per_block : job.rows;
-  if (job.simd == kAvx512) {
-    RowLayerNormRowsAvx512(job, r0, r1);
-  } else if (job.simd == kAvx2) {
-    RowLayerNormRowsAvx2(job, r0, r1);
-  } else {
-    RowLayerNormRowsSse2(job, r0, r1);
-  }
-}
+CB_RANGE_AT_EVERY_WIDTH(RowLayerNormRows, RowLayerNormJob, RowLayerNormRows)
 
 OrtStatus* ComputeRowLayerNorm(OrtKernelContext* ctx, Simd simd) {
   Shape xs, ss, bs;
@@ -1295,24 +1307,18 @@ OrtStatus* ComputeRowLayerNorm(OrtKernelContext* ctx, Simd simd) {
     return Error("Cannot run RowLayerNorm as Scale and B must be [C] for X [..., C]: X " +
                  ShapeString(xs) + ", Scale " + ShapeString(ss) + ", B " + ShapeString(bs));
   }
-  job.simd = simd;
   job.n = xs.dims[xs.rank - 1];
-  job.rows = 1;
-  for (size_t i = 0; i + 1 < xs.rank; ++i) job.rows *= xs.dims[i];
+  int64_t rows = 1;
+  for (size_t i = 0; i + 1 < xs.rank; ++i) rows *= xs.dims[i];
   Shape stats = xs;
   stats.dims[stats.rank - 1] = 1;
   CB_RETURN_IF_ERROR(MakeOutputAt(ctx, 0, xs, &job.y));
   CB_RETURN_IF_ERROR(MakeOutputAt(ctx, 1, stats, &job.mean));
   CB_RETURN_IF_ERROR(MakeOutputAt(ctx, 2, stats, &job.inv_std));
-  if (job.rows == 0 || job.n == 0) return nullptr;
-  job.rows_per_block = job.n >= kBlockElems ? 1 : kBlockElems / job.n;
-  const int64_t blocks = (job.rows + job.rows_per_block - 1) / job.rows_per_block;
-  if (blocks == 1 || g_api.KernelContext_ParallelFor == nullptr) {
-    for (int64_t i = 0; i < blocks; ++i) RunRowLayerNormBlock(&job, static_cast<size_t>(i));
-    return nullptr;
-  }
-  return g_api.KernelContext_ParallelFor(ctx, RunRowLayerNormBlock, static_cast<size_t>(blocks),
-                                         0, &job);
+  if (job.n == 0) return nullptr;
+  job.blocks = {rows, RowsPerBlock(job.n), simd};
+  return RunBlocks<RowLayerNormJob, RowLayerNormRowsSse2, RowLayerNormRowsAvx2,
+                   RowLayerNormRowsAvx512>(ctx, &job);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1323,16 +1329,16 @@ OrtStatus* ComputeRowLayerNorm(OrtKernelContext* ctx, Simd simd) {
 constexpr int64_t kColumnVectors = 4;
 
 struct ColumnJob {
-  int64_t rows = 0, cols = 0, cols_per_task = 0;
+  Blocks blocks;  // columns
+  int64_t rows = 0;
   const float* x = nullptr;
   float* y = nullptr;
-  Simd simd = kSse2;
 };
 
 template <typename V>
 CB_INLINE void ColumnBlock(const ColumnJob& job, int64_t c0, int64_t c1) {
   constexpr int64_t W = sizeof(V) / sizeof(float);
-  const int64_t R = job.rows, C = job.cols;
+  const int64_t R = job.rows, C = job.blocks.count;
   int64_t c = c0;
   for (; c + kColumnVectors * W <= c1; c += kColumnVectors * W) {
     V acc[kColumnVectors];
@@ -1356,32 +1362,7 @@ CB_INLINE void ColumnBlock(const ColumnJob& job, int64_t c0, int64_t c1) {
   }
 }
 
-void ColumnBlockSse2(const ColumnJob& job, int64_t c0, int64_t c1) {
-  ColumnBlock<V4>(job, c0, c1);
-}
-
-__attribute__((target("avx2"))) void ColumnBlockAvx2(const ColumnJob& job, int64_t c0,
-                                                     int64_t c1) {
-  ColumnBlock<V8>(job, c0, c1);
-}
-
-__attribute__((target("avx512f"))) void ColumnBlockAvx512(const ColumnJob& job, int64_t c0,
-                                                         int64_t c1) {
-  ColumnBlock<V16>(job, c0, c1);
-}
-
-void RunColumnTask(void* data, size_t task) {
-  const ColumnJob& job = *static_cast<const ColumnJob*>(data);
-  const int64_t c0 = static_cast<int64_t>(task) * job.cols_per_task;
-  const int64_t c1 = c0 + job.cols_per_task < job.cols ? c0 + job.cols_per_task : job.cols;
-  if (job.simd == kAvx512) {
-    ColumnBlockAvx512(job, c0, c1);
-  } else if (job.simd == kAvx2) {
-    ColumnBlockAvx2(job, c0, c1);
-  } else {
-    ColumnBlockSse2(job, c0, c1);
-  }
-}
+CB_RANGE_AT_EVERY_WIDTH(ColumnBlock, ColumnJob, ColumnBlock)
 
 OrtStatus* ComputeColumnSums(OrtKernelContext* ctx, Simd simd) {
   Shape xs;
@@ -1392,21 +1373,13 @@ OrtStatus* ComputeColumnSums(OrtKernelContext* ctx, Simd simd) {
                  ShapeString(xs));
   }
   job.rows = xs.dims[0];
-  job.cols = xs.dims[1];
-  job.simd = simd;
   Shape ys = xs;
   ys.dims[0] = 1;
   CB_RETURN_IF_ERROR(MakeOutputAt(ctx, 0, ys, &job.y));
-  if (job.cols == 0) return nullptr;
-  // 64 columns a task: a whole number of vectors at every width, and 2–4 tasks for the
+  // 64 columns a block: a whole number of vectors at every width, and 1–4 blocks for the
   // transformer's biases (64 to 256 columns).
-  job.cols_per_task = 64;
-  const int64_t tasks = (job.cols + job.cols_per_task - 1) / job.cols_per_task;
-  if (tasks == 1 || g_api.KernelContext_ParallelFor == nullptr) {
-    for (int64_t t = 0; t < tasks; ++t) RunColumnTask(&job, static_cast<size_t>(t));
-    return nullptr;
-  }
-  return g_api.KernelContext_ParallelFor(ctx, RunColumnTask, static_cast<size_t>(tasks), 0, &job);
+  job.blocks = {xs.dims[1], 64, simd};
+  return RunBlocks<ColumnJob, ColumnBlockSse2, ColumnBlockAvx2, ColumnBlockAvx512>(ctx, &job);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1429,7 +1402,7 @@ enum AdamWScalar { kClip, kLrWd, kStepSize, kBc2Sqrt, kBeta1, kOmb1, kBeta2, kOm
 constexpr int kAdamWScalars = 9;
 
 struct AdamWJob {
-  int64_t n = 0, per_block = 0;
+  Blocks blocks;  // elements
   const float* p = nullptr;
   const float* m = nullptr;
   const float* v = nullptr;
@@ -1439,7 +1412,6 @@ struct AdamWJob {
   float* p1 = nullptr;
   float* m1 = nullptr;
   float* v1 = nullptr;
-  Simd simd = kSse2;
 };
 
 template <typename V>
@@ -1476,29 +1448,7 @@ CB_INLINE void AdamWRange(const AdamWJob& j, int64_t i0, int64_t i1) {
   }
 }
 
-void AdamWRangeSse2(const AdamWJob& j, int64_t i0, int64_t i1) { AdamWRange<V4>(j, i0, i1); }
-
-__attribute__((target("avx2"))) void AdamWRangeAvx2(const AdamWJob& j, int64_t i0, int64_t i1) {
-  AdamWRange<V8>(j, i0, i1);
-}
-
-__attribute__((target("avx512f"))) void AdamWRangeAvx512(const AdamWJob& j, int64_t i0,
-                                                        int64_t i1) {
-  AdamWRange<V16>(j, i0, i1);
-}
-
-void RunAdamWBlock(void* data, size_t block) {
-  const AdamWJob& j = *static_cast<const AdamWJob*>(data);
-  const int64_t i0 = static_cast<int64_t>(block) * j.per_block;
-  const int64_t i1 = i0 + j.per_block < j.n ? i0 + j.per_block : j.n;
-  if (j.simd == kAvx512) {
-    AdamWRangeAvx512(j, i0, i1);
-  } else if (j.simd == kAvx2) {
-    AdamWRangeAvx2(j, i0, i1);
-  } else {
-    AdamWRangeSse2(j, i0, i1);
-  }
-}
+CB_RANGE_AT_EVERY_WIDTH(AdamWRange, AdamWJob, AdamWRange)
 
 OrtStatus* ComputeAdamW(OrtKernelContext* ctx, Simd simd) {
   static const char* const kVectorNames[] = {"P", "M", "V", "G", "Mask"};
@@ -1529,19 +1479,11 @@ OrtStatus* ComputeAdamW(OrtKernelContext* ctx, Simd simd) {
     }
     job.k[i] = *value;
   }
-  job.n = ps.dims[0];
-  job.simd = simd;
   CB_RETURN_IF_ERROR(MakeOutputAt(ctx, 0, ps, &job.p1));
   CB_RETURN_IF_ERROR(MakeOutputAt(ctx, 1, ps, &job.m1));
   CB_RETURN_IF_ERROR(MakeOutputAt(ctx, 2, ps, &job.v1));
-  if (job.n == 0) return nullptr;
-  job.per_block = kBlockElems;
-  const int64_t blocks = (job.n + job.per_block - 1) / job.per_block;
-  if (blocks == 1 || g_api.KernelContext_ParallelFor == nullptr) {
-    for (int64_t b = 0; b < blocks; ++b) RunAdamWBlock(&job, static_cast<size_t>(b));
-    return nullptr;
-  }
-  return g_api.KernelContext_ParallelFor(ctx, RunAdamWBlock, static_cast<size_t>(blocks), 0, &job);
+  job.blocks = {ps.dims[0], kBlockElems, simd};
+  return RunBlocks<AdamWJob, AdamWRangeSse2, AdamWRangeAvx2, AdamWRangeAvx512>(ctx, &job);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -20,6 +20,27 @@ import { ortVersion, Session, tensor } from "./runtime.ts";
 
 const LIB = await buildNativeOps();
 
+/** A vector width cap for the kernels ("sse2": 4 lanes, "avx2": 8; none: the widest the CPU has). */
+type Simd = "sse2" | "avx2" | undefined;
+
+/** Threads and width caps each native op must give the same bits at. */
+const THREADS_AND_WIDTHS: readonly (readonly [number, Simd])[] = [
+  [1, undefined],
+  [2, undefined],
+  [1, "sse2"],
+  [2, "avx2"],
+];
+
+/** A native session of `model` whose kernels run at most `simd` wide. */
+function openNative(model: Uint8Array, threads = 1, simd?: Simd): NativeSession {
+  if (simd) Deno.env.set("CLAIMBENCH_NATIVE_SIMD", simd); // read when ORT creates the kernel
+  try {
+    return NativeSession.create(model, { threads, customOpLibraries: [LIB] });
+  } finally {
+    Deno.env.delete("CLAIMBENCH_NATIVE_SIMD");
+  }
+}
+
 /** A graph of one native op `op(a, b) → y`, y shaped like a. */
 function opModel(op: string, aShape: number[], bShape: number[]): Uint8Array {
   const g = new Graph(op);
@@ -39,18 +60,9 @@ function runOp(
   a: NativeTensor,
   b: NativeTensor,
   threads = 1,
-  simd?: "sse2" | "avx2",
+  simd?: Simd,
 ): Float32Array {
-  if (simd) Deno.env.set("CLAIMBENCH_NATIVE_SIMD", simd); // read when ORT creates the kernel
-  let s: NativeSession;
-  try {
-    s = NativeSession.create(opModel(op, [...a.dims], [...b.dims]), {
-      threads,
-      customOpLibraries: [LIB],
-    });
-  } finally {
-    Deno.env.delete("CLAIMBENCH_NATIVE_SIMD");
-  }
+  const s = openNative(opModel(op, [...a.dims], [...b.dims]), threads, simd);
   try {
     return s.run({ a, b }).y.data as Float32Array;
   } finally {
@@ -331,7 +343,7 @@ function runLayerNormGrad(
   cols: number,
   inputs: Float32Array[],
   threads = 1,
-  simd?: "sse2" | "avx2",
+  simd?: Simd,
 ): { dx: Float32Array; xhat: Float32Array } {
   const g = new Graph("layer_norm_grad");
   const shapes = [[rows, cols], [rows, cols], [cols], [rows, 1], [rows, 1]];
@@ -339,13 +351,7 @@ function runLayerNormGrad(
   const [dx, xhat] = layerNormGrad(vs[0], vs[1], vs[2], vs[3], vs[4]);
   g.output(dx, "dx");
   g.output(xhat, "xhat");
-  if (simd) Deno.env.set("CLAIMBENCH_NATIVE_SIMD", simd);
-  let s: NativeSession;
-  try {
-    s = NativeSession.create(g.toModel(), { threads, customOpLibraries: [LIB] });
-  } finally {
-    Deno.env.delete("CLAIMBENCH_NATIVE_SIMD");
-  }
+  const s = openNative(g.toModel(), threads, simd);
   try {
     const feeds = Object.fromEntries(
       ["dy", "x", "scale", "mean", "invStd"].map((
@@ -434,16 +440,8 @@ Deno.test("ColumnSums: the same bits as ORT's ReduceSum over rows, at every widt
     const want = (await portable.run({ x: tensor("float32", x.data, x.dims) })).y;
     await portable.release();
     assertEquals(want.dims, [1, cols]);
-    for (
-      const [threads, simd] of [[1, undefined], [2, undefined], [1, "sse2"], [2, "avx2"]] as const
-    ) {
-      if (simd) Deno.env.set("CLAIMBENCH_NATIVE_SIMD", simd);
-      let s: NativeSession;
-      try {
-        s = NativeSession.create(model, { threads, customOpLibraries: [LIB] });
-      } finally {
-        Deno.env.delete("CLAIMBENCH_NATIVE_SIMD");
-      }
+    for (const [threads, simd] of THREADS_AND_WIDTHS) {
+      const s = openNative(model, threads, simd);
       const got = s.run({ x }).y.data as Float32Array;
       s.close();
       assert(ranNative(model, { x }, "ColumnSums"), "the native kernel ran, not the definition");
@@ -501,16 +499,8 @@ Deno.test("AdamW: the same bits as its ONNX definition, at every width and threa
       ),
     );
     await portable.release();
-    for (
-      const [threads, simd] of [[1, undefined], [2, undefined], [1, "sse2"], [2, "avx2"]] as const
-    ) {
-      if (simd) Deno.env.set("CLAIMBENCH_NATIVE_SIMD", simd);
-      let s: NativeSession;
-      try {
-        s = NativeSession.create(model, { threads, customOpLibraries: [LIB] });
-      } finally {
-        Deno.env.delete("CLAIMBENCH_NATIVE_SIMD");
-      }
+    for (const [threads, simd] of THREADS_AND_WIDTHS) {
+      const s = openNative(model, threads, simd);
       const got = s.run(feeds);
       s.close();
       for (const k of ["p1", "m1", "v1"]) {
@@ -544,14 +534,8 @@ Deno.test("RowLayerNorm matches float64 LayerNormalization, its statistics too, 
       s: { data: normal(prng, cols), dims: [cols] },
       b: { data: normal(prng, cols), dims: [cols] },
     };
-    const run = (threads: number, simd?: "sse2" | "avx2") => {
-      if (simd) Deno.env.set("CLAIMBENCH_NATIVE_SIMD", simd);
-      let s: NativeSession;
-      try {
-        s = NativeSession.create(model, { threads, customOpLibraries: [LIB] });
-      } finally {
-        Deno.env.delete("CLAIMBENCH_NATIVE_SIMD");
-      }
+    const run = (threads: number, simd?: Simd) => {
+      const s = openNative(model, threads, simd);
       try {
         const out = s.run(feeds);
         return ["y", "mean", "invStd"].map((k) => out[k].data as Float32Array);
@@ -578,7 +562,7 @@ Deno.test("RowLayerNorm matches float64 LayerNormalization, its statistics too, 
     assert(maxError(gotY, wantY, 1) < 2e-6, `Y [${rows}, ${cols}]: ${maxError(gotY, wantY, 1)}`);
     assert(maxError(gotMean, wantMean, 1) < 1e-6, `mean: ${maxError(gotMean, wantMean, 1)}`);
     assert(maxError(gotInv, wantInv, 0) < 1e-6, `1/σ: ${maxError(gotInv, wantInv, 0)}`);
-    for (const [threads, simd] of [[2, undefined], [1, "sse2"], [2, "avx2"]] as const) {
+    for (const [threads, simd] of THREADS_AND_WIDTHS.slice(1)) {
       const other = run(threads, simd);
       assertEquals(
         other.map(bytes),
