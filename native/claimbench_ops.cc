@@ -390,27 +390,6 @@ CB_INLINE void GeluGradRow(const float* dy, const float* x, float* dx, int64_t n
 // Vector widths a kernel may run at, chosen once per kernel (CreateKernelV2).
 enum Simd { kSse2 = 0, kAvx2 = 1, kAvx512 = 2 };
 
-// One entry point per (op, width): 0 BiasSoftmax, 1 SoftmaxGrad, 2 GeluGrad.
-void RowSse2(int op, const float* a, const float* b, float* out, int64_t n) {
-  if (op == 0) BiasSoftmaxRow<V4>(a, b, out, n);
-  else if (op == 1) SoftmaxGradRow<V4>(a, b, out, n);
-  else GeluGradRow<V4>(a, b, out, n);
-}
-
-__attribute__((target("avx2"))) void RowAvx2(int op, const float* a, const float* b, float* out,
-                                             int64_t n) {
-  if (op == 0) BiasSoftmaxRow<V8>(a, b, out, n);
-  else if (op == 1) SoftmaxGradRow<V8>(a, b, out, n);
-  else GeluGradRow<V8>(a, b, out, n);
-}
-
-__attribute__((target("avx512f"))) void RowAvx512(int op, const float* a, const float* b,
-                                                  float* out, int64_t n) {
-  if (op == 0) BiasSoftmaxRow<V16>(a, b, out, n);
-  else if (op == 1) SoftmaxGradRow<V16>(a, b, out, n);
-  else GeluGradRow<V16>(a, b, out, n);
-}
-
 // ---------------------------------------------------------------------------------------------
 // Tensors and the row partition
 
@@ -444,10 +423,66 @@ std::string ShapeString(const Shape& s) {
 // enough that the pool's per-task cost is noise.
 constexpr int64_t kBlockElems = 16384;
 
+// Blocks of work: the kernels split `count` units (rows, columns or elements) into blocks of
+// `per_block` over ORT's pool, and run each block at the width the kernel was created with.
+struct Blocks {
+  int64_t count = 0;
+  int64_t per_block = 1;
+  Simd simd = kSse2;
+};
+
+// Runs units [i0, i1) of a job at one vector width.
+template <typename Job>
+using RangeFn = void (*)(const Job&, int64_t, int64_t);
+
+// Defines Name##Sse2, Name##Avx2 and Name##Avx512: Body<V4>, <V8> and <V16> over a job's units
+// [i0, i1), each compiled for its instruction set.
+#define CB_RANGE_AT_EVERY_WIDTH(Name, Job, Body)                                              \
+  void Name##Sse2(const Job& job, int64_t i0, int64_t i1) { Body<V4>(job, i0, i1); }           \
+  __attribute__((target("avx2"))) void Name##Avx2(const Job& job, int64_t i0, int64_t i1) {   \
+    Body<V8>(job, i0, i1);                                                                     \
+  }                                                                                            \
+  __attribute__((target("avx512f"))) void Name##Avx512(const Job& job, int64_t i0, int64_t i1) { \
+    Body<V16>(job, i0, i1);                                                                    \
+  }
+
+template <typename Job, RangeFn<Job> Sse2, RangeFn<Job> Avx2, RangeFn<Job> Avx512>
+void RunBlockOf(void* data, size_t block) {
+  const Job& job = *static_cast<const Job*>(data);
+  const Blocks& b = job.blocks;
+  const int64_t i0 = static_cast<int64_t>(block) * b.per_block;
+  const int64_t i1 = i0 + b.per_block < b.count ? i0 + b.per_block : b.count;
+  if (b.simd == kAvx512) {
+    Avx512(job, i0, i1);
+  } else if (b.simd == kAvx2) {
+    Avx2(job, i0, i1);
+  } else {
+    Sse2(job, i0, i1);
+  }
+}
+
+// Runs every block of `job` (job->blocks set), in order on this thread when there is one block
+// or no pool.
+template <typename Job, RangeFn<Job> Sse2, RangeFn<Job> Avx2, RangeFn<Job> Avx512>
+OrtStatus* RunBlocks(OrtKernelContext* ctx, Job* job) {
+  const Blocks& b = job->blocks;
+  if (b.count == 0) return nullptr;
+  const int64_t blocks = (b.count + b.per_block - 1) / b.per_block;
+  auto run = RunBlockOf<Job, Sse2, Avx2, Avx512>;
+  if (blocks == 1 || g_api.KernelContext_ParallelFor == nullptr) {
+    for (int64_t i = 0; i < blocks; ++i) run(job, static_cast<size_t>(i));
+    return nullptr;
+  }
+  // num_batch 0: ORT's TrySimpleParallelFor, one call per block.
+  return g_api.KernelContext_ParallelFor(ctx, run, static_cast<size_t>(blocks), 0, job);
+}
+
+// Rows of n elements per block: about kBlockElems elements, at least one row.
+int64_t RowsPerBlock(int64_t n) { return n >= kBlockElems ? 1 : kBlockElems / n; }
+
 struct RowJob {
-  int64_t rows = 0;
-  int64_t n = 0;            // row length (last axis)
-  int64_t rows_per_block = 1;
+  Blocks blocks;             // rows
+  int64_t n = 0;             // row length (last axis)
   const float* a = nullptr;  // first input
   const float* b = nullptr;  // second input (BiasSoftmax: the bias)
   float* out = nullptr;
@@ -456,7 +491,6 @@ struct RowJob {
   int64_t lead_dims[16] = {};
   int64_t bias_row_stride[16] = {};
   int op = 0;  // 0 BiasSoftmax, 1 SoftmaxGrad, 2 GeluGrad
-  Simd simd = kSse2;
 };
 
 // Walks X's leading indices row by row (an odometer), keeping B's matching row offset, so a
@@ -483,35 +517,29 @@ struct BiasCursor {
   }
 };
 
-void RunBlock(void* data, size_t block) {
-  const RowJob& job = *static_cast<const RowJob*>(data);
-  const int64_t r0 = static_cast<int64_t>(block) * job.rows_per_block;
-  const int64_t r1 = r0 + job.rows_per_block < job.rows ? r0 + job.rows_per_block : job.rows;
+// Rows [r0, r1) of a row job at width V.
+template <typename V>
+CB_INLINE void RowOpRows(const RowJob& job, int64_t r0, int64_t r1) {
   BiasCursor bias(job, job.op == 0 ? r0 : 0);
   for (int64_t r = r0; r < r1; ++r) {
     const int64_t o = r * job.n;
     const float* b = job.b + (job.op == 0 ? bias.offset * job.n : o);
-    if (job.simd == kAvx512) {
-      RowAvx512(job.op, job.a + o, b, job.out + o, job.n);
-    } else if (job.simd == kAvx2) {
-      RowAvx2(job.op, job.a + o, b, job.out + o, job.n);
+    if (job.op == 0) {
+      BiasSoftmaxRow<V>(job.a + o, b, job.out + o, job.n);
+      bias.Next(job);
+    } else if (job.op == 1) {
+      SoftmaxGradRow<V>(job.a + o, b, job.out + o, job.n);
     } else {
-      RowSse2(job.op, job.a + o, b, job.out + o, job.n);
+      GeluGradRow<V>(job.a + o, b, job.out + o, job.n);
     }
-    if (job.op == 0) bias.Next(job);
   }
 }
 
-OrtStatus* RunRows(const OrtKernelContext* ctx, RowJob* job) {
-  if (job->rows == 0 || job->n == 0) return nullptr;
-  job->rows_per_block = job->n >= kBlockElems ? 1 : kBlockElems / job->n;
-  const int64_t blocks = (job->rows + job->rows_per_block - 1) / job->rows_per_block;
-  if (blocks == 1 || g_api.KernelContext_ParallelFor == nullptr) {
-    for (int64_t i = 0; i < blocks; ++i) RunBlock(job, static_cast<size_t>(i));
-    return nullptr;
-  }
-  // num_batch 0: ORT's TrySimpleParallelFor, one call per block; without a pool, in order.
-  return g_api.KernelContext_ParallelFor(ctx, RunBlock, static_cast<size_t>(blocks), 0, job);
+CB_RANGE_AT_EVERY_WIDTH(RowOpRows, RowJob, RowOpRows)
+
+OrtStatus* RunRows(OrtKernelContext* ctx, RowJob* job) {
+  if (job->n == 0) return nullptr;
+  return RunBlocks<RowJob, RowOpRowsSse2, RowOpRowsAvx2, RowOpRowsAvx512>(ctx, job);
 }
 
 struct Io {
@@ -550,10 +578,17 @@ OrtStatus* ReadInputs(OrtKernelContext* ctx, Io* io) {
   return GetInputData(ctx, 1, "input 1", &io->s1, &io->in1);
 }
 
-void SplitRows(const Shape& s, RowJob* job) {
+// The number of rows of a tensor split along its last axis: the product of its leading dims.
+int64_t LeadingRows(const Shape& s) {
+  int64_t rows = 1;
+  for (size_t i = 0; i + 1 < s.rank; ++i) rows *= s.dims[i];
+  return rows;
+}
+
+// A row job over the rows of `s`'s last axis, run at width `simd`.
+void SplitRows(const Shape& s, Simd simd, RowJob* job) {
   job->n = s.rank == 0 ? 1 : s.dims[s.rank - 1];
-  job->rows = 1;
-  for (size_t i = 0; i + 1 < s.rank; ++i) job->rows *= s.dims[i];
+  job->blocks = {LeadingRows(s), job->n == 0 ? 1 : RowsPerBlock(job->n), simd};
 }
 
 OrtStatus* ComputeBiasSoftmax(OrtKernelContext* ctx, Simd simd) {
@@ -574,8 +609,7 @@ OrtStatus* ComputeBiasSoftmax(OrtKernelContext* ctx, Simd simd) {
   }
   RowJob job;
   job.op = 0;
-  job.simd = simd;
-  SplitRows(xs, &job);
+  SplitRows(xs, simd, &job);
   job.lead_rank = xs.rank - 1;
   // Row strides of B, counted in rows of length S, aligned with X's leading dims; 0 where B
   // broadcasts (dimension 1 or absent).
@@ -608,8 +642,7 @@ OrtStatus* ComputeSameShape(OrtKernelContext* ctx, int op, const char* name, Sim
   }
   RowJob job;
   job.op = op;
-  job.simd = simd;
-  SplitRows(io.s0, &job);
+  SplitRows(io.s0, simd, &job);
   job.a = io.in0;
   job.b = io.in1;
   CB_RETURN_IF_ERROR(MakeOutputAt(ctx, 0, io.s0, &job.out));
@@ -1086,64 +1119,6 @@ OrtStatus* ComputeAttention(OrtKernelContext* ctx, bool grad, Simd simd) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Blocks of work: the kernels below split `count` units (rows, columns or elements) into blocks
-// of `per_block` over ORT's pool, and run each block at the width the kernel was created with.
-
-struct Blocks {
-  int64_t count = 0;
-  int64_t per_block = 1;
-  Simd simd = kSse2;
-};
-
-// Runs units [i0, i1) of a job at one vector width.
-template <typename Job>
-using RangeFn = void (*)(const Job&, int64_t, int64_t);
-
-// Defines Name##Sse2, Name##Avx2 and Name##Avx512: Body<V4>, <V8> and <V16> over a job's units
-// [i0, i1), each compiled for its instruction set.
-#define CB_RANGE_AT_EVERY_WIDTH(Name, Job, Body)                                              \
-  void Name##Sse2(const Job& job, int64_t i0, int64_t i1) { Body<V4>(job, i0, i1); }           \
-  __attribute__((target("avx2"))) void Name##Avx2(const Job& job, int64_t i0, int64_t i1) {   \
-    Body<V8>(job, i0, i1);                                                                     \
-  }                                                                                            \
-  __attribute__((target("avx512f"))) void Name##Avx512(const Job& job, int64_t i0, int64_t i1) { \
-    Body<V16>(job, i0, i1);                                                                    \
-  }
-
-template <typename Job, RangeFn<Job> Sse2, RangeFn<Job> Avx2, RangeFn<Job> Avx512>
-void RunBlockOf(void* data, size_t block) {
-  const Job& job = *static_cast<const Job*>(data);
-  const Blocks& b = job.blocks;
-  const int64_t i0 = static_cast<int64_t>(block) * b.per_block;
-  const int64_t i1 = i0 + b.per_block < b.count ? i0 + b.per_block : b.count;
-  if (b.simd == kAvx512) {
-    Avx512(job, i0, i1);
-  } else if (b.simd == kAvx2) {
-    Avx2(job, i0, i1);
-  } else {
-    Sse2(job, i0, i1);
-  }
-}
-
-// Runs every block of `job` (job->blocks set), in order on this thread when there is one block
-// or no pool.
-template <typename Job, RangeFn<Job> Sse2, RangeFn<Job> Avx2, RangeFn<Job> Avx512>
-OrtStatus* RunBlocks(OrtKernelContext* ctx, Job* job) {
-  const Blocks& b = job->blocks;
-  if (b.count == 0) return nullptr;
-  const int64_t blocks = (b.count + b.per_block - 1) / b.per_block;
-  auto run = RunBlockOf<Job, Sse2, Avx2, Avx512>;
-  if (blocks == 1 || g_api.KernelContext_ParallelFor == nullptr) {
-    for (int64_t i = 0; i < blocks; ++i) run(job, static_cast<size_t>(i));
-    return nullptr;
-  }
-  return g_api.KernelContext_ParallelFor(ctx, run, static_cast<size_t>(blocks), 0, job);
-}
-
-// Rows of n elements per block: about kBlockElems elements, at least one row.
-int64_t RowsPerBlock(int64_t n) { return n >= kBlockElems ? 1 : kBlockElems / n; }
-
-// ---------------------------------------------------------------------------------------------
 // LayerNormGrad(dY, X, Scale [C], Mean, InvStd) -> (dX, XHat) over the last axis (C), with the
 // forward node's statistics: per row, in float32 unless noted, x̂_j = (x_j − μ)·r, g_j = dY_j·γ_j,
 // a = float(Σ_j g_j / C) and b = float(Σ_j g_j·x̂_j / C) (sums in double by position mod 4),
@@ -1229,8 +1204,7 @@ OrtStatus* ComputeLayerNormGrad(OrtKernelContext* ctx, Simd simd) {
                  ShapeString(ms) + ", InvStd " + ShapeString(rs));
   }
   job.n = xs.dims[xs.rank - 1];
-  int64_t rows = 1;
-  for (size_t i = 0; i + 1 < xs.rank; ++i) rows *= xs.dims[i];
+  const int64_t rows = LeadingRows(xs);
   CB_RETURN_IF_ERROR(MakeOutputAt(ctx, 0, xs, &job.dx));
   CB_RETURN_IF_ERROR(MakeOutputAt(ctx, 1, xs, &job.xhat));
   if (job.n == 0) return nullptr;
@@ -1308,8 +1282,7 @@ OrtStatus* ComputeRowLayerNorm(OrtKernelContext* ctx, Simd simd) {
                  ShapeString(xs) + ", Scale " + ShapeString(ss) + ", B " + ShapeString(bs));
   }
   job.n = xs.dims[xs.rank - 1];
-  int64_t rows = 1;
-  for (size_t i = 0; i + 1 < xs.rank; ++i) rows *= xs.dims[i];
+  const int64_t rows = LeadingRows(xs);
   Shape stats = xs;
   stats.dims[stats.rank - 1] = 1;
   CB_RETURN_IF_ERROR(MakeOutputAt(ctx, 0, xs, &job.y));
