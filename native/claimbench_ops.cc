@@ -869,6 +869,8 @@ struct AttentionScratch {
   float* qs;
   float* p;
   float* ds;
+  float* qst;  // [hs, T]: Q·Scale and dY transposed, for banded rows
+  float* dyt;
 };
 
 // Query row i of one head: its weights p (into P's row i for the gradient, else P's row 0),
@@ -907,6 +909,146 @@ CB_INLINE const float* RowWeightsAnyWidth(const AttentionJob& job, const Attenti
   return RowWeights<V>(job, w, q, bias, dy, i, l, u);
 }
 
+// Banded rows. Past its first rows, a Hard-ALiBi head with window n ≤ kBandKeys gives every
+// query row i the keys i − n + 1 .. i: too few to fill a vector along the keys. W such rows go
+// through RowWeights' arithmetic together, one row per lane: lane r of the vectors below holds
+// row i0 + r's score, weight or gradient for its key l0 + r + t. Each element still takes the
+// same IEEE operations in the same order (dot products over d in two chains, the max, Exp, the
+// double sums by key position mod 4, 1/z, c), so the bits are RowWeights' (the tests compare
+// with the SSE2 path, which never bands). The scores need Q·Scale and dY transposed, [hs, T].
+constexpr int64_t kBandKeys = 8;
+
+template <typename V>
+struct Doubles;  // a vector of doubles with as many lanes as V
+template <>
+struct Doubles<V8> {
+  typedef double Type __attribute__((vector_size(64)));
+};
+template <>
+struct Doubles<V16> {
+  typedef double Type __attribute__((vector_size(128)));
+};
+
+// Whether rows i .. i + W − 1 form a band: equal key counts n ≤ kBandKeys, starts one key apart.
+CB_INLINE bool IsBand(const int32_t* lo, const int32_t* hi, int64_t i, int64_t W) {
+  const int32_t n = hi[i] - lo[i];
+  if (n >= kBandKeys) return false;
+  for (int64_t r = 1; r < W; ++r) {
+    if (lo[i + r] != lo[i] + r || hi[i + r] - lo[i + r] != n) return false;
+  }
+  return true;
+}
+
+// s[t] lane r = Σ_d a[d·lda + r] · bt[d·ldb + t + r], over even and odd d as DotGroups.
+template <typename V, int N>
+CB_INLINE void BandDots(const float* a, int64_t lda, const float* bt, int64_t ldb, int64_t hs,
+                        V* s) {
+  V even[N], odd[N];
+#pragma GCC unroll 8
+  for (int t = 0; t < N; ++t) even[t] = odd[t] = Splat<V>(0.0f);
+  int64_t d = 0;
+  for (; d + 1 < hs; d += 2) {
+    const V ae = Load<V>(a + d * lda);
+    const V ao = Load<V>(a + (d + 1) * lda);
+    const float* be = bt + d * ldb;
+    const float* bo = be + ldb;
+#pragma GCC unroll 8
+    for (int t = 0; t < N; ++t) {
+      even[t] = even[t] + Load<V>(be + t) * ae;
+      odd[t] = odd[t] + Load<V>(bo + t) * ao;
+    }
+  }
+  if (d < hs) {
+    const V ae = Load<V>(a + d * lda);
+#pragma GCC unroll 8
+    for (int t = 0; t < N; ++t) even[t] = even[t] + Load<V>(bt + d * ldb + t) * ae;
+  }
+#pragma GCC unroll 8
+  for (int t = 0; t < N; ++t) s[t] = even[t] + odd[t];
+}
+
+// float((a0 + a1) + (a2 + a3)) per lane, as SumLanes.
+template <typename V>
+CB_INLINE V SumToFloat(const typename Doubles<V>::Type* acc) {
+  return __builtin_convertvector((acc[0] + acc[1]) + (acc[2] + acc[3]), V);
+}
+
+// Rows i0 .. i0 + W − 1 of a band of N keys from l0 (row i0 + r's keys from l0 + r): their
+// weights into P's rows (the forward's single row in turn) and, for the gradient, ds into dS's
+// rows; then Y's row or dQ's row of each, as the general path does.
+template <typename V, typename VC, int N>
+CB_INLINE void BandRows(const AttentionJob& job, const AttentionScratch& w, const float* k,
+                        const float* v, const float* bias, int64_t i0, int64_t l0, float* out,
+                        int64_t os) {
+  constexpr int64_t W = sizeof(V) / sizeof(float);
+  typedef typename Doubles<V>::Type DV;
+  const int64_t T = job.T, hs = job.hs, ld = job.ld, rs = 3 * job.H * hs;
+  const bool grad = job.dy != nullptr;
+  V p[N];
+  BandDots<V, N>(w.qst + i0, T, w.kt + l0, ld, hs, p);
+  float tile[N * W];
+  for (int64_t r = 0; r < W; ++r) {
+    const float* b = bias + (i0 + r) * T + l0 + r;
+    for (int t = 0; t < N; ++t) tile[t * W + r] = b[t];
+  }
+  V m = Splat<V>(-HUGE_VALF);
+#pragma GCC unroll 8
+  for (int t = 0; t < N; ++t) {
+    p[t] = p[t] + Load<V>(tile + t * W);
+    m = p[t] > m ? p[t] : m;
+  }
+  DV acc[4] = {};
+#pragma GCC unroll 8
+  for (int t = 0; t < N; ++t) {
+    p[t] = Exp(p[t] - m);
+    acc[t % 4] += __builtin_convertvector(p[t], DV);
+  }
+  const V inv = __builtin_convertvector(1.0 / ((acc[0] + acc[1]) + (acc[2] + acc[3])), V);
+#pragma GCC unroll 8
+  for (int t = 0; t < N; ++t) Store(tile + t * W, p[t] * inv);
+  if (!grad) {
+    for (int64_t r = 0; r < W; ++r) {
+      for (int t = 0; t < N; ++t) w.p[l0 + r + t] = tile[t * W + r];
+      Combine<VC, false>(w.p, 1, v, rs, hs, l0 + r, l0 + r + N - 1, 1.0f, out + (i0 + r) * os);
+    }
+    return;
+  }
+  V dp[N];
+  BandDots<V, N>(w.dyt + i0, T, w.vt + l0, ld, hs, dp);
+  DV acc2[4] = {};
+#pragma GCC unroll 8
+  for (int t = 0; t < N; ++t) {
+    acc2[t % 4] += __builtin_convertvector(Load<V>(tile + t * W) * dp[t], DV);
+  }
+  const V c = SumToFloat<V>(acc2);
+  float dtile[N * W];
+#pragma GCC unroll 8
+  for (int t = 0; t < N; ++t) Store(dtile + t * W, Load<V>(tile + t * W) * (dp[t] - c));
+  for (int64_t r = 0; r < W; ++r) {
+    float* pr = w.p + (i0 + r) * ld + l0 + r;
+    float* dr = w.ds + (i0 + r) * ld + l0 + r;
+    for (int t = 0; t < N; ++t) pr[t] = tile[t * W + r], dr[t] = dtile[t * W + r];
+    Combine<VC, true>(w.ds + (i0 + r) * ld, 1, k, rs, hs, l0 + r, l0 + r + N - 1, job.scale,
+                      out + (i0 + r) * os);
+  }
+}
+
+template <typename V, typename VC>
+CB_INLINE void BandRowsOfWidth(const AttentionJob& job, const AttentionScratch& w, const float* k,
+                               const float* v, const float* bias, int64_t i0, int64_t l0,
+                               int64_t n, float* out, int64_t os) {
+  switch (n) {
+    case 1: return BandRows<V, VC, 1>(job, w, k, v, bias, i0, l0, out, os);
+    case 2: return BandRows<V, VC, 2>(job, w, k, v, bias, i0, l0, out, os);
+    case 3: return BandRows<V, VC, 3>(job, w, k, v, bias, i0, l0, out, os);
+    case 4: return BandRows<V, VC, 4>(job, w, k, v, bias, i0, l0, out, os);
+    case 5: return BandRows<V, VC, 5>(job, w, k, v, bias, i0, l0, out, os);
+    case 6: return BandRows<V, VC, 6>(job, w, k, v, bias, i0, l0, out, os);
+    case 7: return BandRows<V, VC, 7>(job, w, k, v, bias, i0, l0, out, os);
+    default: return BandRows<V, VC, 8>(job, w, k, v, bias, i0, l0, out, os);
+  }
+}
+
 // V: the vectors along the keys (scores, weights); VC: along a head's dims (the sums over keys
 // or rows). Every element is computed the same way at any width.
 template <typename V, typename VC>
@@ -932,8 +1074,24 @@ CB_INLINE void AttentionHead(const AttentionJob& job, int64_t task, const Attent
   float* out = job.y + (grad ? b * T * rs : b * T * C) + h * hs;
   const int64_t os = grad ? rs : C;
   const float* dy = grad ? job.dy + b * T * C + h * hs : nullptr;
+  constexpr int64_t W = sizeof(V) / sizeof(float);
+  bool transposed = false;  // Q·Scale and dY, for banded rows
   for (int64_t i = 0; i < T; ++i) {
     const int64_t l = lo[i], u = hi[i];
+    if (W >= 8 && i + W <= T && IsBand(lo, hi, i, W)) {
+      if (!transposed) {
+        for (int64_t r = 0; r < T; ++r) {
+          for (int64_t d = 0; d < hs; ++d) w.qst[d * T + r] = q[r * rs + d] * job.scale;
+        }
+        for (int64_t r = 0; grad && r < T; ++r) {
+          for (int64_t d = 0; d < hs; ++d) w.dyt[d * T + r] = dy[r * C + d];
+        }
+        transposed = true;
+      }
+      if constexpr (W >= 8) BandRowsOfWidth<V, VC>(job, w, k, v, bias, i, l, u - l + 1, out, os);
+      i += W - 1;
+      continue;
+    }
     const float* p = RowWeightsAnyWidth<V>(job, w, q, bias, dy, i, l, u);
     float* o = out + i * os;
     if (!grad) {
@@ -991,13 +1149,15 @@ void RunAttentionTask(void* data, size_t task) {
   const int64_t T = job.T, hs = job.hs, ld = job.ld;
   const int64_t rows = job.dy != nullptr ? T : 1;
   thread_local ScratchBuffer scratch;
-  float* buf = scratch.Get(static_cast<size_t>(2 * hs * ld + hs + 2 * rows * ld));
+  float* buf = scratch.Get(static_cast<size_t>(2 * hs * ld + hs + 2 * rows * ld + 2 * hs * T));
   AttentionScratch w{};
   w.kt = buf;
   w.vt = buf + hs * ld;
   w.qs = w.vt + hs * ld;
   w.p = w.qs + hs;
   w.ds = w.p + rows * ld;
+  w.qst = w.ds + rows * ld;
+  w.dyt = w.qst + hs * T;
   // RowDots reads Kᵀ's and Vᵀ's padding, which must be finite; P and dS are written before
   // they are read.
   for (int64_t d = 0; d < 2 * hs; ++d) {
