@@ -48,12 +48,14 @@
 // onnxruntime/core/session/custom_ops.cc (how OrtCustomOp::version gates which members ORT
 // reads, and what KernelContext_ParallelFor does).
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <vector>
 
 // ---------------------------------------------------------------------------------------------
 // ABI declarations
@@ -858,6 +860,11 @@ struct AttentionJob {
   const int32_t* hi = nullptr;
   const int32_t* ilo = nullptr;
   const int32_t* ihi = nullptr;
+  // Per head, whether it is causal and runs CausalHead (AVX2 and AVX-512 paths only); then
+  // Bias[h]ᵀ [T, tp], tp = T rounded up to 16 (zeros past T).
+  const uint8_t* causal = nullptr;
+  const float* bias_t = nullptr;
+  int64_t tp = 0;
   Simd simd = kSse2;
 };
 
@@ -869,8 +876,9 @@ struct AttentionScratch {
   float* qs;
   float* p;
   float* ds;
-  float* qst;  // [hs, T]: Q·Scale and dY transposed, for banded rows
+  float* qst;  // [hs, tp]: Q·Scale and dY transposed, for banded rows and causal heads
   float* dyt;
+  float* tile;  // [hs, 16]: a block's sums, dims × rows
 };
 
 // Query row i of one head: its weights p (into P's row i for the gradient, else P's row 0),
@@ -985,7 +993,7 @@ CB_INLINE void BandRows(const AttentionJob& job, const AttentionScratch& w, cons
   const int64_t T = job.T, hs = job.hs, ld = job.ld, rs = 3 * job.H * hs;
   const bool grad = job.dy != nullptr;
   V p[N];
-  BandDots<V, N>(w.qst + i0, T, w.kt + l0, ld, hs, p);
+  BandDots<V, N>(w.qst + i0, job.tp, w.kt + l0, ld, hs, p);
   float tile[N * W];
   for (int64_t r = 0; r < W; ++r) {
     const float* b = bias + (i0 + r) * T + l0 + r;
@@ -1014,7 +1022,7 @@ CB_INLINE void BandRows(const AttentionJob& job, const AttentionScratch& w, cons
     return;
   }
   V dp[N];
-  BandDots<V, N>(w.dyt + i0, T, w.vt + l0, ld, hs, dp);
+  BandDots<V, N>(w.dyt + i0, job.tp, w.vt + l0, ld, hs, dp);
   DV acc2[4] = {};
 #pragma GCC unroll 8
   for (int t = 0; t < N; ++t) {
@@ -1049,10 +1057,225 @@ CB_INLINE void BandRowsOfWidth(const AttentionJob& job, const AttentionScratch& 
   }
 }
 
+// Causal heads (every row i has keys 0..i: NoPE, ALiBi, RoPE, Hard-ALiBi's unwindowed heads) on
+// the AVX2 and AVX-512 paths go W query rows per vector, as banded rows do, through a whole
+// block of rows i0 .. i0 + W − 1 at once: scores for keys 0 .. i0 + W − 1, lanes whose row ends
+// before a key set to −inf (as RowWeights' padding); the max, Exp and the sum by key mod 4 per
+// lane; then Y's or dQ's rows as sums over keys with one row per lane. P and dS are kept keys ×
+// rows (Pᵀ, dSᵀ [T, ld]), so dK's and dV's sums read their weights contiguously. Each element
+// takes the general path's operations in its order (sums over keys in two chains by key parity,
+// dot products over d in two chains), so the bits are the same; the per-row steps (max, 1/z, c)
+// are shared by W rows.
+
+// Transposes the W × W block in a[0..W) in place (W = lanes of V): log2(W) rounds of exchanging
+// halves, quarters, … between rows, two shuffles per pair of rows.
+template <typename V>
+CB_INLINE void TransposeBlock(V* a) {
+  constexpr int W = sizeof(V) / sizeof(float);
+  using VI = decltype(V{} < V{});
+#pragma GCC unroll 4
+  for (int b = W / 2; b >= 1; b /= 2) {
+    VI lo, hi;
+    for (int pos = 0; pos < W; ++pos) {
+      lo[pos] = (pos & b) == 0 ? pos : W + pos - b;
+      hi[pos] = (pos & b) == 0 ? pos + b : W + pos;
+    }
+#pragma GCC unroll 16
+    for (int i = 0; i < W; ++i) {
+      if ((i & b) != 0) continue;
+      const V x = a[i], y = a[i + b];
+      a[i] = __builtin_shuffle(x, y, lo);
+      a[i + b] = __builtin_shuffle(x, y, hi);
+    }
+  }
+}
+
+// dst[d·tp + r] = src[r·rs + d]·scale (× scale only where Scaled) for r < rows, d < hs; zeros
+// for r in [rows, tp) (tp a multiple of W).
+template <typename V, bool Scaled>
+CB_INLINE void TransposeRows(const float* src, int64_t rs, int64_t rows, int64_t hs, float scale,
+                             float* dst, int64_t tp) {
+  constexpr int64_t W = sizeof(V) / sizeof(float);
+  for (int64_t r0 = 0; r0 < tp; r0 += W) {
+    for (int64_t d0 = 0; d0 < hs; d0 += W) {
+      const int64_t nd = std::min(W, hs - d0);
+      V a[W];
+#pragma GCC unroll 16
+      for (int64_t r = 0; r < W; ++r) {
+        const float* row = src + (r0 + r) * rs + d0;
+        a[r] = r0 + r >= rows ? Splat<V>(0.0f) : nd == W ? Load<V>(row) : LoadTail<V>(row, nd, 0.0f);
+        if (Scaled) a[r] = a[r] * Splat<V>(scale);
+      }
+      TransposeBlock(a);
+      for (int64_t d = 0; d < nd; ++d) Store(dst + (d0 + d) * tp + r0, a[d]);
+    }
+  }
+}
+
+// out[r·os + d] = tile[d·W + r] for r < rows (≤ W), d < hs.
+template <typename V>
+CB_INLINE void StoreTransposed(const float* tile, int64_t hs, int64_t rows, float* out,
+                               int64_t os) {
+  constexpr int64_t W = sizeof(V) / sizeof(float);
+  for (int64_t d0 = 0; d0 < hs; d0 += W) {
+    const int64_t nd = std::min(W, hs - d0);
+    V a[W];
+#pragma GCC unroll 16
+    for (int64_t d = 0; d < W; ++d) a[d] = d < nd ? Load<V>(tile + (d0 + d) * W) : Splat<V>(0.0f);
+    TransposeBlock(a);
+    for (int64_t r = 0; r < rows; ++r) {
+      if (nd == W) Store(out + r * os + d0, a[r]);
+      else StoreTail(out + r * os + d0, nd, a[r]);
+    }
+  }
+}
+
+// out[d·W + r] = Σ_{j ≤ i0 + r, j < nk} pt[j·pld + r] · rows[j·rs + d], times scale where
+// Scaled, for d in [0, hs): two chains by key parity, as CombineRows. Lanes whose row ends
+// before key j skip it.
+template <typename V, int DC, bool Scaled>
+CB_INLINE void BlockCombineDims(const float* pt, int64_t pld, const float* rows, int64_t rs,
+                                int64_t d0, int64_t i0, int64_t nk, float scale, float* out) {
+  constexpr int64_t W = sizeof(V) / sizeof(float);
+  using VI = decltype(V{} < V{});
+  VI lane;
+  for (int64_t l = 0; l < W; ++l) lane[l] = static_cast<int>(l);
+  V even[DC], odd[DC];
+#pragma GCC unroll 8
+  for (int c = 0; c < DC; ++c) even[c] = odd[c] = Splat<V>(0.0f);
+  const int64_t full = std::min(nk, i0 + 1);  // keys every lane's row reaches
+  int64_t j = 0;
+  for (; j + 1 < full; j += 2) {
+    const V pe = Load<V>(pt + j * pld);
+    const V po = Load<V>(pt + (j + 1) * pld);
+    const float* re = rows + j * rs + d0;
+    const float* ro = re + rs;
+#pragma GCC unroll 8
+    for (int c = 0; c < DC; ++c) {
+      even[c] = even[c] + Splat<V>(re[c]) * pe;
+      odd[c] = odd[c] + Splat<V>(ro[c]) * po;
+    }
+  }
+  for (; j < nk; ++j) {
+    const V pj = Load<V>(pt + j * pld);
+    const float* rj = rows + j * rs + d0;
+    const auto keep = lane >= static_cast<int>(j - i0);
+    if (j % 2 == 0) {
+#pragma GCC unroll 8
+      for (int c = 0; c < DC; ++c) even[c] = keep ? even[c] + Splat<V>(rj[c]) * pj : even[c];
+    } else {
+#pragma GCC unroll 8
+      for (int c = 0; c < DC; ++c) odd[c] = keep ? odd[c] + Splat<V>(rj[c]) * pj : odd[c];
+    }
+  }
+#pragma GCC unroll 8
+  for (int c = 0; c < DC; ++c) {
+    const V sum = even[c] + odd[c];
+    Store(out + (d0 + c) * W, Scaled ? sum * Splat<V>(scale) : sum);
+  }
+}
+
+template <typename V, bool Scaled>
+CB_INLINE void BlockCombine(const float* pt, int64_t pld, const float* rows, int64_t rs,
+                            int64_t hs, int64_t i0, int64_t nk, float scale, float* out) {
+  int64_t d0 = 0;
+  for (; d0 + 4 <= hs; d0 += 4) {
+    BlockCombineDims<V, 4, Scaled>(pt, pld, rows, rs, d0, i0, nk, scale, out);
+  }
+  for (; d0 < hs; ++d0) BlockCombineDims<V, 1, Scaled>(pt, pld, rows, rs, d0, i0, nk, scale, out);
+}
+
+// s lane r = Σ_d a[d·lda + r] · rows[j·rs + d] over even and odd d, as DotGroups.
+template <typename V>
+CB_INLINE V BlockDot(const float* a, int64_t lda, const float* row, int64_t hs) {
+  V even = Splat<V>(0.0f), odd = Splat<V>(0.0f);
+  int64_t d = 0;
+  for (; d + 1 < hs; d += 2) {
+    even = even + Splat<V>(row[d]) * Load<V>(a + d * lda);
+    odd = odd + Splat<V>(row[d + 1]) * Load<V>(a + (d + 1) * lda);
+  }
+  if (d < hs) even = even + Splat<V>(row[d]) * Load<V>(a + d * lda);
+  return even + odd;
+}
+
+template <typename V, typename VC>
+CB_INLINE void CausalHead(const AttentionJob& job, int64_t task, const AttentionScratch& w) {
+  constexpr int64_t W = sizeof(V) / sizeof(float);
+  typedef typename Doubles<V>::Type DV;
+  using VI = decltype(V{} < V{});
+  const int64_t T = job.T, hs = job.hs, ld = job.ld, h = task % job.H, b = task / job.H;
+  const int64_t C = job.H * hs, rs = 3 * C, tp = job.tp;
+  const float* q = job.qkv + b * T * rs + h * hs;
+  const float* k = q + C;
+  const float* v = q + 2 * C;
+  const float* bt = job.bias_t + h * T * tp;  // Bias[h]ᵀ [T, tp]
+  const bool grad = job.dy != nullptr;
+  const float* dy = grad ? job.dy + b * T * C + h * hs : nullptr;
+  float* out = job.y + (grad ? b * T * rs : b * T * C) + h * hs;
+  const int64_t os = grad ? rs : C;
+  // Rows past T are zeros: finite, and never stored.
+  TransposeRows<V, true>(q, rs, T, hs, job.scale, w.qst, tp);
+  if (grad) TransposeRows<V, false>(dy, C, T, hs, 1.0f, w.dyt, tp);
+  VI lane;
+  for (int64_t l = 0; l < W; ++l) lane[l] = static_cast<int>(l);
+  const float inf = HUGE_VALF;
+  for (int64_t i0 = 0; i0 < T; i0 += W) {
+    const int64_t nk = std::min(i0 + W, T);  // keys of the block's rows
+    // P's rows of keys: Pᵀ's columns i0.. for the gradient, else a [nk, W] tile.
+    float* pt = grad ? w.p + i0 : w.p;
+    const int64_t pld = grad ? ld : W;
+    V m = Splat<V>(-inf);
+    for (int64_t j = 0; j < nk; ++j) {
+      V z = BlockDot<V>(w.qst + i0, tp, k + j * rs, hs) + Load<V>(bt + j * tp + i0);
+      if (j > i0) z = lane >= static_cast<int>(j - i0) ? z : Splat<V>(-inf);
+      Store(pt + j * pld, z);
+      m = z > m ? z : m;
+    }
+    DV acc[4] = {};
+    for (int64_t j = 0; j < nk; ++j) {
+      const V e = Exp(Load<V>(pt + j * pld) - m);
+      Store(pt + j * pld, e);
+      acc[j % 4] += __builtin_convertvector(e, DV);
+    }
+    const V inv = __builtin_convertvector(1.0 / ((acc[0] + acc[1]) + (acc[2] + acc[3])), V);
+    for (int64_t j = 0; j < nk; ++j) Store(pt + j * pld, Load<V>(pt + j * pld) * inv);
+    const int64_t rows = std::min(W, T - i0);
+    if (!grad) {
+      BlockCombine<V, false>(pt, pld, v, rs, hs, i0, nk, 1.0f, w.tile);
+      StoreTransposed<V>(w.tile, hs, rows, out + i0 * os, os);
+      continue;
+    }
+    // dp_j = dy_i · v_j, c = Σ_j p_j·dp_j, ds_j = p_j·(dp_j − c), into dSᵀ's columns i0..
+    float* st = w.ds + i0;
+    DV acc2[4] = {};
+    for (int64_t j = 0; j < nk; ++j) {
+      const V dp = BlockDot<V>(w.dyt + i0, tp, v + j * rs, hs);
+      Store(st + j * ld, dp);
+      V pd = Load<V>(pt + j * ld) * dp;
+      if (j > i0) pd = lane >= static_cast<int>(j - i0) ? pd : Splat<V>(0.0f);
+      acc2[j % 4] += __builtin_convertvector(pd, DV);
+    }
+    const V c = SumToFloat<V>(acc2);
+    for (int64_t j = 0; j < nk; ++j) {
+      Store(st + j * ld, Load<V>(pt + j * ld) * (Load<V>(st + j * ld) - c));
+    }
+    BlockCombine<V, true>(st, ld, k, rs, hs, i0, nk, job.scale, w.tile);  // dQ's rows
+    StoreTransposed<V>(w.tile, hs, rows, out + i0 * os, os);
+  }
+  if (!grad) return;
+  for (int64_t j = 0; j < T; ++j) {  // dK's and dV's rows: key j's weights are rows j..T − 1
+    Combine<VC, true>(w.ds + j * ld, 1, q, rs, hs, j, T - 1, job.scale, out + j * os + C);
+    Combine<VC, false>(w.p + j * ld, 1, dy, C, hs, j, T - 1, 1.0f, out + j * os + 2 * C);
+  }
+}
+
 // V: the vectors along the keys (scores, weights); VC: along a head's dims (the sums over keys
 // or rows). Every element is computed the same way at any width.
 template <typename V, typename VC>
 CB_INLINE void AttentionHead(const AttentionJob& job, int64_t task, const AttentionScratch& w) {
+  if constexpr (sizeof(V) >= sizeof(V8)) {
+    if (job.causal[task % job.H]) return CausalHead<V, VC>(job, task, w);
+  }
   const int64_t T = job.T, hs = job.hs, ld = job.ld, h = task % job.H, b = task / job.H;
   const int64_t C = job.H * hs, rs = 3 * C;  // row stride of QKV
   const float* q = job.qkv + b * T * rs + h * hs;
@@ -1080,11 +1303,9 @@ CB_INLINE void AttentionHead(const AttentionJob& job, int64_t task, const Attent
     const int64_t l = lo[i], u = hi[i];
     if (W >= 8 && i + W <= T && IsBand(lo, hi, i, W)) {
       if (!transposed) {
-        for (int64_t r = 0; r < T; ++r) {
-          for (int64_t d = 0; d < hs; ++d) w.qst[d * T + r] = q[r * rs + d] * job.scale;
-        }
-        for (int64_t r = 0; grad && r < T; ++r) {
-          for (int64_t d = 0; d < hs; ++d) w.dyt[d * T + r] = dy[r * C + d];
+        if constexpr (W >= 8) {
+          TransposeRows<V, true>(q, rs, T, hs, job.scale, w.qst, job.tp);
+          if (grad) TransposeRows<V, false>(dy, C, T, hs, 1.0f, w.dyt, job.tp);
         }
         transposed = true;
       }
@@ -1147,9 +1368,10 @@ struct ScratchBuffer {
 void RunAttentionTask(void* data, size_t task) {
   const AttentionJob& job = *static_cast<const AttentionJob*>(data);
   const int64_t T = job.T, hs = job.hs, ld = job.ld;
-  const int64_t rows = job.dy != nullptr ? T : 1;
+  const int64_t rows = T;  // P's rows (the forward uses one, or a [T, 16] tile)
   thread_local ScratchBuffer scratch;
-  float* buf = scratch.Get(static_cast<size_t>(2 * hs * ld + hs + 2 * rows * ld + 2 * hs * T));
+  float* buf = scratch.Get(
+      static_cast<size_t>(2 * hs * ld + hs + 2 * rows * ld + 2 * hs * job.tp + 16 * hs));
   AttentionScratch w{};
   w.kt = buf;
   w.vt = buf + hs * ld;
@@ -1157,7 +1379,8 @@ void RunAttentionTask(void* data, size_t task) {
   w.p = w.qs + hs;
   w.ds = w.p + rows * ld;
   w.qst = w.ds + rows * ld;
-  w.dyt = w.qst + hs * T;
+  w.dyt = w.qst + hs * job.tp;
+  w.tile = w.dyt + hs * job.tp;
   // RowDots reads Kᵀ's and Vᵀ's padding, which must be finite; P and dS are written before
   // they are read.
   for (int64_t d = 0; d < 2 * hs; ++d) {
@@ -1208,6 +1431,28 @@ void AttentionRanges(const float* bias, int64_t H, int64_t T, int32_t* ranges) {
       ihi[h * T + j] = i1;
     }
   }
+}
+
+// Sets job's causal flags, tp and Bias ᵀ for CausalHead (after the ranges), in storage that
+// must outlive the job.
+void CausalHeads(AttentionJob* job, std::vector<uint8_t>* causal, std::vector<float>* bias_t) {
+  const int64_t H = job->H, T = job->T;
+  job->tp = (T + 15) / 16 * 16;
+  causal->assign(static_cast<size_t>(H), 0);
+  for (int64_t h = 0; job->simd != kSse2 && h < H; ++h) {
+    bool is = true;
+    for (int64_t i = 0; is && i < T; ++i) is = job->lo[h * T + i] == 0 && job->hi[h * T + i] == i;
+    if (!is) continue;
+    (*causal)[h] = 1;
+    bias_t->resize(static_cast<size_t>(H * T * job->tp), 0.0f);
+    float* t = bias_t->data() + h * T * job->tp;
+    const float* src = job->bias + h * T * T;
+    for (int64_t i = 0; i < T; ++i) {
+      for (int64_t j = 0; j < T; ++j) t[j * job->tp + i] = src[i * T + j];
+    }
+  }
+  job->causal = causal->data();
+  job->bias_t = bias_t->data();
 }
 
 OrtStatus* ComputeAttention(OrtKernelContext* ctx, bool grad, Simd simd) {
@@ -1268,6 +1513,9 @@ OrtStatus* ComputeAttention(OrtKernelContext* ctx, bool grad, Simd simd) {
   job.hi = ranges + rows;
   job.ilo = ranges + 2 * rows;
   job.ihi = ranges + 3 * rows;
+  std::vector<uint8_t> causal;
+  std::vector<float> bias_t;
+  CausalHeads(&job, &causal, &bias_t);
   if (tasks == 1 || g_api.KernelContext_ParallelFor == nullptr) {
     for (int64_t t = 0; t < tasks; ++t) RunAttentionTask(&job, static_cast<size_t>(t));
   } else {
