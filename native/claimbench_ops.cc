@@ -878,7 +878,9 @@ struct AttentionScratch {
   float* ds;
   float* qst;  // [hs, tp]: Q·Scale and dY transposed, for banded rows and causal heads
   float* dyt;
-  float* tile;  // [hs, 16]: a block's sums, dims × rows
+  float* tile;   // [hs, 16]: a block's sums, dims × rows (or keys)
+  float* ptile;  // [tp, 16] each: a block's P and dS, keys × rows
+  float* stile;
 };
 
 // Query row i of one head: its weights p (into P's row i for the gradient, else P's row 0),
@@ -1185,6 +1187,95 @@ CB_INLINE void BlockCombine(const float* pt, int64_t pld, const float* rows, int
   for (; d0 < hs; ++d0) BlockCombineDims<V, 1, Scaled>(pt, pld, rows, rs, d0, i0, nk, scale, out);
 }
 
+// out[d·W + l] = Σ_{i = j0 + l .. T − 1} wt[i·ld + j0 + l] · rows[i·rs + d] (× scale where
+// Scaled): dK's or dV's rows of keys j0 .. j0 + W − 1, one key per lane, from weights kept rows ×
+// keys. Combine sums a key's rows in two chains, from its first row by parity; here A takes the
+// rows at even distance from j0 and B the others, so for an even lane A is that chain and B the
+// other, for an odd lane the reverse, and A + B = B + A is Combine's sum. Lanes skip rows before
+// their key.
+template <typename V, int DC, bool Scaled>
+CB_INLINE void KeyBlockCombineDims(const float* wt, int64_t ld, const float* rows, int64_t rs,
+                                   int64_t d0, int64_t j0, int64_t T, float scale, float* out) {
+  constexpr int64_t W = sizeof(V) / sizeof(float);
+  using VI = decltype(V{} < V{});
+  VI lane;
+  for (int64_t l = 0; l < W; ++l) lane[l] = static_cast<int>(l);
+  V a[DC], b[DC];
+#pragma GCC unroll 8
+  for (int c = 0; c < DC; ++c) a[c] = b[c] = Splat<V>(0.0f);
+  int64_t i = j0;
+  for (; i < T && i < j0 + W - 1; ++i) {  // rows that only some lanes' keys reach
+    const V wi = Load<V>(wt + i * ld + j0);
+    const float* ri = rows + i * rs + d0;
+    const auto keep = lane <= static_cast<int>(i - j0);
+    if ((i - j0) % 2 == 0) {
+#pragma GCC unroll 8
+      for (int c = 0; c < DC; ++c) a[c] = keep ? a[c] + Splat<V>(ri[c]) * wi : a[c];
+    } else {
+#pragma GCC unroll 8
+      for (int c = 0; c < DC; ++c) b[c] = keep ? b[c] + Splat<V>(ri[c]) * wi : b[c];
+    }
+  }
+  if ((i - j0) % 2 == 1 && i < T) {  // pairs below start with an A row
+    const V wi = Load<V>(wt + i * ld + j0);
+    const float* ri = rows + i * rs + d0;
+#pragma GCC unroll 8
+    for (int c = 0; c < DC; ++c) b[c] = b[c] + Splat<V>(ri[c]) * wi;
+    ++i;
+  }
+  for (; i + 1 < T; i += 2) {
+    const V we = Load<V>(wt + i * ld + j0);
+    const V wo = Load<V>(wt + (i + 1) * ld + j0);
+    const float* re = rows + i * rs + d0;
+    const float* ro = re + rs;
+#pragma GCC unroll 8
+    for (int c = 0; c < DC; ++c) {
+      a[c] = a[c] + Splat<V>(re[c]) * we;
+      b[c] = b[c] + Splat<V>(ro[c]) * wo;
+    }
+  }
+  if (i < T) {
+    const V wi = Load<V>(wt + i * ld + j0);
+    const float* ri = rows + i * rs + d0;
+#pragma GCC unroll 8
+    for (int c = 0; c < DC; ++c) a[c] = a[c] + Splat<V>(ri[c]) * wi;
+  }
+#pragma GCC unroll 8
+  for (int c = 0; c < DC; ++c) {
+    const V sum = a[c] + b[c];
+    Store(out + (d0 + c) * W, Scaled ? sum * Splat<V>(scale) : sum);
+  }
+}
+
+template <typename V, bool Scaled>
+CB_INLINE void KeyBlockCombine(const float* wt, int64_t ld, const float* rows, int64_t rs,
+                               int64_t hs, int64_t j0, int64_t T, float scale, float* out) {
+  int64_t d0 = 0;
+  for (; d0 + 8 <= hs; d0 += 8) {
+    KeyBlockCombineDims<V, 8, Scaled>(wt, ld, rows, rs, d0, j0, T, scale, out);
+  }
+  for (; d0 + 4 <= hs; d0 += 4) {
+    KeyBlockCombineDims<V, 4, Scaled>(wt, ld, rows, rs, d0, j0, T, scale, out);
+  }
+  for (; d0 < hs; ++d0) {
+    KeyBlockCombineDims<V, 1, Scaled>(wt, ld, rows, rs, d0, j0, T, scale, out);
+  }
+}
+
+// A block's tile [nk, W] (keys × rows i0..) into rows × keys: m[(i0 + r)·ld + j] for r < rows.
+template <typename V>
+CB_INLINE void TileToRows(const float* tile, int64_t nk, int64_t i0, int64_t rows, float* m,
+                          int64_t ld) {
+  constexpr int64_t W = sizeof(V) / sizeof(float);
+  for (int64_t j0 = 0; j0 < nk; j0 += W) {
+    V a[W];
+#pragma GCC unroll 16
+    for (int64_t c = 0; c < W; ++c) a[c] = j0 + c < nk ? Load<V>(tile + (j0 + c) * W) : Splat<V>(0.0f);
+    TransposeBlock(a);
+    for (int64_t r = 0; r < rows; ++r) Store(m + (i0 + r) * ld + j0, a[r]);
+  }
+}
+
 // s lane r = Σ_d a[d·lda + r] · rows[j·rs + d] over even and odd d, as DotGroups.
 template <typename V>
 CB_INLINE V BlockDot(const float* a, int64_t lda, const float* row, int64_t hs) {
@@ -1198,12 +1289,28 @@ CB_INLINE V BlockDot(const float* a, int64_t lda, const float* row, int64_t hs) 
   return even + odd;
 }
 
-template <typename V, typename VC>
+// As BlockDot with kHs dims whose a-vectors are in registers (qv[d] = a[d·lda ..]).
+template <typename V, int kHs>
+CB_INLINE V BlockDotRegs(const V* qv, const float* row) {
+  V even = Splat<V>(0.0f), odd = Splat<V>(0.0f);
+#pragma GCC unroll 32
+  for (int d = 0; d + 1 < kHs; d += 2) {
+    even = even + Splat<V>(row[d]) * qv[d];
+    odd = odd + Splat<V>(row[d + 1]) * qv[d + 1];
+  }
+  if (kHs % 2 == 1) even = even + Splat<V>(row[kHs - 1]) * qv[kHs - 1];
+  return even + odd;
+}
+
+// kHs: the head size where known at compile time (its Q·Scale and dY vectors then stay in
+// registers over a block's keys), else 0.
+template <typename V, typename VC, int kHs>
 CB_INLINE void CausalHead(const AttentionJob& job, int64_t task, const AttentionScratch& w) {
   constexpr int64_t W = sizeof(V) / sizeof(float);
   typedef typename Doubles<V>::Type DV;
   using VI = decltype(V{} < V{});
-  const int64_t T = job.T, hs = job.hs, ld = job.ld, h = task % job.H, b = task / job.H;
+  const int64_t T = job.T, hs = kHs > 0 ? kHs : job.hs, ld = job.ld, h = task % job.H;
+  const int64_t b = task / job.H;
   const int64_t C = job.H * hs, rs = 3 * C, tp = job.tp;
   const float* q = job.qkv + b * T * rs + h * hs;
   const float* k = q + C;
@@ -1221,12 +1328,16 @@ CB_INLINE void CausalHead(const AttentionJob& job, int64_t task, const Attention
   const float inf = HUGE_VALF;
   for (int64_t i0 = 0; i0 < T; i0 += W) {
     const int64_t nk = std::min(i0 + W, T);  // keys of the block's rows
-    // P's rows of keys: Pᵀ's columns i0.. for the gradient, else a [nk, W] tile.
-    float* pt = grad ? w.p + i0 : w.p;
-    const int64_t pld = grad ? ld : W;
+    float* pt = w.ptile;  // [nk, W]: the block's P, keys × rows
+    const int64_t pld = W;
     V m = Splat<V>(-inf);
+    V qv[kHs > 0 ? kHs : 1];
+#pragma GCC unroll 32
+    for (int d = 0; d < kHs; ++d) qv[d] = Load<V>(w.qst + d * tp + i0);
     for (int64_t j = 0; j < nk; ++j) {
-      V z = BlockDot<V>(w.qst + i0, tp, k + j * rs, hs) + Load<V>(bt + j * tp + i0);
+      const V s = kHs > 0 ? BlockDotRegs<V, kHs>(qv, k + j * rs)
+                         : BlockDot<V>(w.qst + i0, tp, k + j * rs, hs);
+      V z = s + Load<V>(bt + j * tp + i0);
       if (j > i0) z = lane >= static_cast<int>(j - i0) ? z : Splat<V>(-inf);
       Store(pt + j * pld, z);
       m = z > m ? z : m;
@@ -1245,27 +1356,35 @@ CB_INLINE void CausalHead(const AttentionJob& job, int64_t task, const Attention
       StoreTransposed<V>(w.tile, hs, rows, out + i0 * os, os);
       continue;
     }
-    // dp_j = dy_i · v_j, c = Σ_j p_j·dp_j, ds_j = p_j·(dp_j − c), into dSᵀ's columns i0..
-    float* st = w.ds + i0;
+    // dp_j = dy_i · v_j, c = Σ_j p_j·dp_j, ds_j = p_j·(dp_j − c), into a tile as P's
+    float* st = w.stile;
     DV acc2[4] = {};
+#pragma GCC unroll 32
+    for (int d = 0; d < kHs; ++d) qv[d] = Load<V>(w.dyt + d * tp + i0);  // now dY's
     for (int64_t j = 0; j < nk; ++j) {
-      const V dp = BlockDot<V>(w.dyt + i0, tp, v + j * rs, hs);
-      Store(st + j * ld, dp);
-      V pd = Load<V>(pt + j * ld) * dp;
+      const V dp = kHs > 0 ? BlockDotRegs<V, kHs>(qv, v + j * rs)
+                          : BlockDot<V>(w.dyt + i0, tp, v + j * rs, hs);
+      Store(st + j * W, dp);
+      V pd = Load<V>(pt + j * W) * dp;
       if (j > i0) pd = lane >= static_cast<int>(j - i0) ? pd : Splat<V>(0.0f);
       acc2[j % 4] += __builtin_convertvector(pd, DV);
     }
     const V c = SumToFloat<V>(acc2);
     for (int64_t j = 0; j < nk; ++j) {
-      Store(st + j * ld, Load<V>(pt + j * ld) * (Load<V>(st + j * ld) - c));
+      Store(st + j * W, Load<V>(pt + j * W) * (Load<V>(st + j * W) - c));
     }
-    BlockCombine<V, true>(st, ld, k, rs, hs, i0, nk, job.scale, w.tile);  // dQ's rows
+    BlockCombine<V, true>(st, W, k, rs, hs, i0, nk, job.scale, w.tile);  // dQ's rows
     StoreTransposed<V>(w.tile, hs, rows, out + i0 * os, os);
+    TileToRows<V>(pt, nk, i0, rows, w.p, ld);  // P and dS rows × keys, for dK and dV
+    TileToRows<V>(st, nk, i0, rows, w.ds, ld);
   }
   if (!grad) return;
-  for (int64_t j = 0; j < T; ++j) {  // dK's and dV's rows: key j's weights are rows j..T − 1
-    Combine<VC, true>(w.ds + j * ld, 1, q, rs, hs, j, T - 1, job.scale, out + j * os + C);
-    Combine<VC, false>(w.p + j * ld, 1, dy, C, hs, j, T - 1, 1.0f, out + j * os + 2 * C);
+  for (int64_t j0 = 0; j0 < T; j0 += W) {  // dK's and dV's rows, W keys at a time
+    const int64_t keys = std::min(W, T - j0);
+    KeyBlockCombine<V, true>(w.ds, ld, q, rs, hs, j0, T, job.scale, w.tile);
+    StoreTransposed<V>(w.tile, hs, keys, out + j0 * os + C, os);
+    KeyBlockCombine<V, false>(w.p, ld, dy, C, hs, j0, T, 1.0f, w.tile);
+    StoreTransposed<V>(w.tile, hs, keys, out + j0 * os + 2 * C, os);
   }
 }
 
@@ -1274,7 +1393,10 @@ CB_INLINE void CausalHead(const AttentionJob& job, int64_t task, const Attention
 template <typename V, typename VC>
 CB_INLINE void AttentionHead(const AttentionJob& job, int64_t task, const AttentionScratch& w) {
   if constexpr (sizeof(V) >= sizeof(V8)) {
-    if (job.causal[task % job.H]) return CausalHead<V, VC>(job, task, w);
+    if (job.causal[task % job.H]) {
+      if (job.hs == 16) return CausalHead<V, VC, 16>(job, task, w);
+      return CausalHead<V, VC, 0>(job, task, w);
+    }
   }
   const int64_t T = job.T, hs = job.hs, ld = job.ld, h = task % job.H, b = task / job.H;
   const int64_t C = job.H * hs, rs = 3 * C;  // row stride of QKV
@@ -1371,7 +1493,8 @@ void RunAttentionTask(void* data, size_t task) {
   const int64_t rows = T;  // P's rows (the forward uses one, or a [T, 16] tile)
   thread_local ScratchBuffer scratch;
   float* buf = scratch.Get(
-      static_cast<size_t>(2 * hs * ld + hs + 2 * rows * ld + 2 * hs * job.tp + 16 * hs));
+      static_cast<size_t>(2 * hs * ld + hs + 2 * rows * ld + 2 * hs * job.tp + 16 * hs +
+                          2 * 16 * job.tp));
   AttentionScratch w{};
   w.kt = buf;
   w.vt = buf + hs * ld;
@@ -1381,6 +1504,8 @@ void RunAttentionTask(void* data, size_t task) {
   w.qst = w.ds + rows * ld;
   w.dyt = w.qst + hs * job.tp;
   w.tile = w.dyt + hs * job.tp;
+  w.ptile = w.tile + 16 * hs;
+  w.stile = w.ptile + 16 * job.tp;
   // RowDots reads Kᵀ's and Vᵀ's padding, which must be finite; P and dS are written before
   // they are read.
   for (int64_t d = 0; d < 2 * hs; ++d) {
