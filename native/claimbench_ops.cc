@@ -848,7 +848,7 @@ CB_INLINE void SoftmaxInPlace(float* p, const float* bias, int64_t bias_end, int
 
 struct AttentionJob {
   int64_t B = 0, H = 0, T = 0, hs = 0;
-  int64_t ld = 0;  // padded row length of the scratch rows: T + 16 (one vector of 16 past T)
+  int64_t ld = 0;  // scratch rows' length: T rounded up to 16, plus one vector of 16 past it
   float scale = 1.0f;
   const float* qkv = nullptr;   // [B, T, 3C]
   const float* bias = nullptr;  // [H, T, T]
@@ -1407,14 +1407,8 @@ CB_INLINE void AttentionHead(const AttentionJob& job, int64_t task, const Attent
   const int32_t* lo = job.lo + h * T;
   const int32_t* hi = job.hi + h * T;
   const bool grad = job.dy != nullptr;
-  for (int64_t j = 0; j < T; ++j) {
-    for (int64_t d = 0; d < hs; ++d) w.kt[d * ld + j] = k[j * rs + d];
-  }
-  if (grad) {
-    for (int64_t j = 0; j < T; ++j) {
-      for (int64_t d = 0; d < hs; ++d) w.vt[d * ld + j] = v[j * rs + d];
-    }
-  }
+  TransposeRows<V, false>(k, rs, T, hs, 1.0f, w.kt, ld);  // zeros past T
+  if (grad) TransposeRows<V, false>(v, rs, T, hs, 1.0f, w.vt, ld);
   // Forward: Y's rows; gradient: dQ's rows in dQKV, and dY's.
   float* out = job.y + (grad ? b * T * rs : b * T * C) + h * hs;
   const int64_t os = grad ? rs : C;
@@ -1479,7 +1473,8 @@ struct ScratchBuffer {
   float* Get(size_t count) {
     if (count > size) {
       std::free(data);
-      data = static_cast<float*>(std::malloc(count * sizeof(float)));
+      // 64-byte aligned, so that rows of a multiple of 16 floats start on a cache line
+      data = static_cast<float*>(std::aligned_alloc(64, (count * sizeof(float) + 63) / 64 * 64));
       if (data == nullptr) std::abort();
       size = count;
     }
@@ -1493,13 +1488,13 @@ void RunAttentionTask(void* data, size_t task) {
   const int64_t rows = T;  // P's rows (the forward uses one, or a [T, 16] tile)
   thread_local ScratchBuffer scratch;
   float* buf = scratch.Get(
-      static_cast<size_t>(2 * hs * ld + hs + 2 * rows * ld + 2 * hs * job.tp + 16 * hs +
+      static_cast<size_t>(2 * hs * ld + (hs + 15) / 16 * 16 + 2 * rows * ld + 2 * hs * job.tp + 16 * hs +
                           2 * 16 * job.tp));
   AttentionScratch w{};
   w.kt = buf;
   w.vt = buf + hs * ld;
   w.qs = w.vt + hs * ld;
-  w.p = w.qs + hs;
+  w.p = w.qs + (hs + 15) / 16 * 16;
   w.ds = w.p + rows * ld;
   w.qst = w.ds + rows * ld;
   w.dyt = w.qst + hs * job.tp;
@@ -1617,7 +1612,7 @@ OrtStatus* ComputeAttention(OrtKernelContext* ctx, bool grad, Simd simd) {
   }
   job.scale = *scale;
   job.simd = simd;
-  job.ld = job.T + 16;
+  job.ld = (job.T + 15) / 16 * 16 + 16;  // whole 64-byte lines per row
   Shape ys = xs;
   if (!grad) ys.dims[2] = C;
   OrtStatus* st = MakeOutputAt(ctx, 0, ys, &job.y);
