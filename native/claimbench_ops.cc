@@ -677,7 +677,10 @@ OrtStatus* ComputeSameShape(OrtKernelContext* ctx, int op, const char* name, Sim
 // ds_j = p_j·(dp_j − c), dq = (Σ_j ds_j·k_j)·Scale; after all rows, dv_j = Σ_i p_ij·dy_i and
 // dk_j = (Σ_i ds_ij·q_i)·Scale over the rows that computed key j (partial sums as for y).
 // Vector lanes only ever hold different elements, so the SSE2 and AVX2 paths and every thread
-// count give the same bits.
+// count give the same bits. The AVX2 and AVX-512 paths run causal heads (CausalHead) and
+// Hard-ALiBi's windowed rows (BandRows) with one query row per lane rather than one key per
+// lane, in the same order per element (see there); SSE2 keeps one row at a time, the reference
+// the tests compare with.
 
 constexpr float kMaskedBias = -1e8f;
 
