@@ -807,13 +807,18 @@ CB_INLINE float MaxLane(const V& lanes) {
   return v[0];
 }
 
+// Each lane's index: 0, 1, 2, …
+template <typename V>
+CB_INLINE auto LaneIndex() {
+  decltype(V{} < V{}) lane;
+  for (size_t l = 0; l < sizeof(V) / sizeof(float); ++l) lane[l] = static_cast<int>(l);
+  return lane;
+}
+
 // The first n lanes of v (n ≥ 1), the others `pad`.
 template <typename V>
 CB_INLINE V Keep(const V& v, int64_t n, float pad) {
-  using VI = decltype(v < v);
-  VI lane;
-  for (size_t l = 0; l < sizeof(V) / sizeof(float); ++l) lane[l] = static_cast<int>(l);
-  return lane < static_cast<int>(n) ? v : Splat<V>(pad);
+  return LaneIndex<V>() < static_cast<int>(n) ? v : Splat<V>(pad);
 }
 
 // p[lo, hi] = softmax(p + bias) over [lo, hi], in place: the scores plus the bias row, their
@@ -986,6 +991,12 @@ CB_INLINE V SumToFloat(const typename Doubles<V>::Type* acc) {
   return __builtin_convertvector((acc[0] + acc[1]) + (acc[2] + acc[3]), V);
 }
 
+// float(1 / ((a0 + a1) + (a2 + a3))) per lane, as the softmax's 1/z.
+template <typename V>
+CB_INLINE V InverseSum(const typename Doubles<V>::Type* acc) {
+  return __builtin_convertvector(1.0 / ((acc[0] + acc[1]) + (acc[2] + acc[3])), V);
+}
+
 // Rows i0 .. i0 + W − 1 of a band of N keys from l0 (row i0 + r's keys from l0 + r): their
 // weights into P's rows (the forward's single row in turn) and, for the gradient, ds into dS's
 // rows; then Y's row or dQ's row of each, as the general path does.
@@ -1016,7 +1027,7 @@ CB_INLINE void BandRows(const AttentionJob& job, const AttentionScratch& w, cons
     p[t] = Exp(p[t] - m);
     acc[t % 4] += __builtin_convertvector(p[t], DV);
   }
-  const V inv = __builtin_convertvector(1.0 / ((acc[0] + acc[1]) + (acc[2] + acc[3])), V);
+  const V inv = InverseSum<V>(acc);
 #pragma GCC unroll 8
   for (int t = 0; t < N; ++t) Store(tile + t * W, p[t] * inv);
   if (!grad) {
@@ -1066,8 +1077,8 @@ CB_INLINE void BandRowsOfWidth(const AttentionJob& job, const AttentionScratch& 
 // the AVX2 and AVX-512 paths go W query rows per vector, as banded rows do, through a whole
 // block of rows i0 .. i0 + W − 1 at once: scores for keys 0 .. i0 + W − 1, lanes whose row ends
 // before a key set to −inf (as RowWeights' padding); the max, Exp and the sum by key mod 4 per
-// lane; then Y's or dQ's rows as sums over keys with one row per lane. P and dS are kept keys ×
-// rows (Pᵀ, dSᵀ [T, ld]), so dK's and dV's sums read their weights contiguously. Each element
+// lane; then Y's or dQ's rows as sums over keys with one row per lane. The gradient then stores
+// the block's P and dS rows × keys, so that dK's and dV's sums go one key per lane. Each element
 // takes the general path's operations in its order (sums over keys in two chains by key parity,
 // dot products over d in two chains), so the bits are the same; the per-row steps (max, 1/z, c)
 // are shared by W rows.
@@ -1142,16 +1153,14 @@ template <typename V, int DC, bool Scaled>
 CB_INLINE void BlockCombineDims(const float* pt, int64_t pld, const float* rows, int64_t rs,
                                 int64_t d0, int64_t i0, int64_t nk, float scale, float* out) {
   constexpr int64_t W = sizeof(V) / sizeof(float);
-  using VI = decltype(V{} < V{});
-  VI lane;
-  for (int64_t l = 0; l < W; ++l) lane[l] = static_cast<int>(l);
+  const auto lane = LaneIndex<V>();
   V even[DC], odd[DC];
 #pragma GCC unroll 8
   for (int c = 0; c < DC; ++c) even[c] = odd[c] = Splat<V>(0.0f);
   const int64_t full = std::min(nk, i0 + 1);  // keys every lane's row reaches
   int64_t j = 0;
   for (; j + 1 < full; j += 2) {
-    const V pe = Load<V>(pt + j * pld);
+    const V pe = Load<V>(pt + j * W);
     const V po = Load<V>(pt + (j + 1) * pld);
     const float* re = rows + j * rs + d0;
     const float* ro = re + rs;
@@ -1162,7 +1171,7 @@ CB_INLINE void BlockCombineDims(const float* pt, int64_t pld, const float* rows,
     }
   }
   for (; j < nk; ++j) {
-    const V pj = Load<V>(pt + j * pld);
+    const V pj = Load<V>(pt + j * W);
     const float* rj = rows + j * rs + d0;
     const auto keep = lane >= static_cast<int>(j - i0);
     if (j % 2 == 0) {
@@ -1200,9 +1209,7 @@ template <typename V, int DC, bool Scaled>
 CB_INLINE void KeyBlockCombineDims(const float* wt, int64_t ld, const float* rows, int64_t rs,
                                    int64_t d0, int64_t j0, int64_t T, float scale, float* out) {
   constexpr int64_t W = sizeof(V) / sizeof(float);
-  using VI = decltype(V{} < V{});
-  VI lane;
-  for (int64_t l = 0; l < W; ++l) lane[l] = static_cast<int>(l);
+  const auto lane = LaneIndex<V>();
   V a[DC], b[DC];
 #pragma GCC unroll 8
   for (int c = 0; c < DC; ++c) a[c] = b[c] = Splat<V>(0.0f);
@@ -1311,7 +1318,6 @@ template <typename V, typename VC, int kHs>
 CB_INLINE void CausalHead(const AttentionJob& job, int64_t task, const AttentionScratch& w) {
   constexpr int64_t W = sizeof(V) / sizeof(float);
   typedef typename Doubles<V>::Type DV;
-  using VI = decltype(V{} < V{});
   const int64_t T = job.T, hs = kHs > 0 ? kHs : job.hs, ld = job.ld, h = task % job.H;
   const int64_t b = task / job.H;
   const int64_t C = job.H * hs, rs = 3 * C, tp = job.tp;
@@ -1326,13 +1332,11 @@ CB_INLINE void CausalHead(const AttentionJob& job, int64_t task, const Attention
   // Rows past T are zeros: finite, and never stored.
   TransposeRows<V, true>(q, rs, T, hs, job.scale, w.qst, tp);
   if (grad) TransposeRows<V, false>(dy, C, T, hs, 1.0f, w.dyt, tp);
-  VI lane;
-  for (int64_t l = 0; l < W; ++l) lane[l] = static_cast<int>(l);
+  const auto lane = LaneIndex<V>();
   const float inf = HUGE_VALF;
   for (int64_t i0 = 0; i0 < T; i0 += W) {
     const int64_t nk = std::min(i0 + W, T);  // keys of the block's rows
     float* pt = w.ptile;  // [nk, W]: the block's P, keys × rows
-    const int64_t pld = W;
     V m = Splat<V>(-inf);
     V qv[kHs > 0 ? kHs : 1];
 #pragma GCC unroll 32
@@ -1342,20 +1346,20 @@ CB_INLINE void CausalHead(const AttentionJob& job, int64_t task, const Attention
                          : BlockDot<V>(w.qst + i0, tp, k + j * rs, hs);
       V z = s + Load<V>(bt + j * tp + i0);
       if (j > i0) z = lane >= static_cast<int>(j - i0) ? z : Splat<V>(-inf);
-      Store(pt + j * pld, z);
+      Store(pt + j * W, z);
       m = z > m ? z : m;
     }
     DV acc[4] = {};
     for (int64_t j = 0; j < nk; ++j) {
-      const V e = Exp(Load<V>(pt + j * pld) - m);
-      Store(pt + j * pld, e);
+      const V e = Exp(Load<V>(pt + j * W) - m);
+      Store(pt + j * W, e);
       acc[j % 4] += __builtin_convertvector(e, DV);
     }
-    const V inv = __builtin_convertvector(1.0 / ((acc[0] + acc[1]) + (acc[2] + acc[3])), V);
-    for (int64_t j = 0; j < nk; ++j) Store(pt + j * pld, Load<V>(pt + j * pld) * inv);
+    const V inv = InverseSum<V>(acc);
+    for (int64_t j = 0; j < nk; ++j) Store(pt + j * W, Load<V>(pt + j * W) * inv);
     const int64_t rows = std::min(W, T - i0);
     if (!grad) {
-      BlockCombine<V, false>(pt, pld, v, rs, hs, i0, nk, 1.0f, w.tile);
+      BlockCombine<V, false>(pt, W, v, rs, hs, i0, nk, 1.0f, w.tile);
       StoreTransposed<V>(w.tile, hs, rows, out + i0 * os, os);
       continue;
     }
@@ -1488,7 +1492,7 @@ struct ScratchBuffer {
 void RunAttentionTask(void* data, size_t task) {
   const AttentionJob& job = *static_cast<const AttentionJob*>(data);
   const int64_t T = job.T, hs = job.hs, ld = job.ld;
-  const int64_t rows = T;  // P's rows (the forward uses one, or a [T, 16] tile)
+  const int64_t rows = job.dy != nullptr ? T : 1;  // P's rows (the forward keeps one)
   thread_local ScratchBuffer scratch;
   float* buf = scratch.Get(
       static_cast<size_t>(2 * hs * ld + (hs + 15) / 16 * 16 + 2 * rows * ld + 2 * hs * job.tp + 16 * hs +
