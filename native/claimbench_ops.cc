@@ -15,6 +15,9 @@
 //     ReduceSum over axis 0 (see below).
 //   AdamW(P, M, V, G, Mask, 9 scalars) -> (P1, M1, V1): one AdamW step on flat vectors, with
 //     the same bits as its ONNX definition (see below).
+//   MaskedCrossEntropy(Logits [..., V], Targets int32 [...], Mask [...]) -> Loss []: the mean
+//     negative log-likelihood Σ Mask·(−log softmax(Logits)[target]) / Σ Mask, and
+//     MaskedCrossEntropyGrad(dLoss, Logits, Targets, Mask) -> dLogits, its gradient (see below).
 //   BiasSoftmax(X [..., T, S], B) -> Y = softmax(X + B) over the last axis. B's shape is a
 //     suffix of X's where every dimension equals X's or is 1, and its last dimension equals S
 //     (e.g. X [batch, H, T, S] with B [H, T, S] or [1, T, S]). B may hold -inf (causal masks).
@@ -121,6 +124,7 @@ constexpr uint32_t kApiVersion = 18;
 constexpr int kOrtInvalidArgument = 2;  // OrtErrorCode ORT_INVALID_ARGUMENT
 constexpr int kOrtFail = 1;             // OrtErrorCode ORT_FAIL
 constexpr int kElementFloat = 1;        // ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT
+constexpr int kElementInt32 = 6;        // ONNX_TENSOR_ELEMENT_DATA_TYPE_INT32
 constexpr int kRequired = 0;            // INPUT_OUTPUT_REQUIRED
 constexpr int kMemTypeDefault = 0;      // OrtMemTypeDefault
 
@@ -1995,6 +1999,198 @@ OrtStatus* ComputeAdamW(OrtKernelContext* ctx, Simd simd) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Masked cross-entropy of a language model's logits:
+//
+//   MaskedCrossEntropy(Logits [..., V], Targets int32 [...], Mask [...]) -> Loss []
+//   MaskedCrossEntropyGrad(dLoss [], Logits, Targets, Mask) -> dLogits [..., V]
+//
+// Per row r (a position): m = max_j x_j; e_j = exp(x_j − m) (Exp above, float32); z = Σ_j e_j
+// (double, by class mod 4, as the row kernels sum by position); nll_r = log z − (x_t − m) in
+// double (x_t − m as rounded for Exp), and 0 for a target outside [0, V), which matches no
+// class in the ONNX definition either.
+// Loss = float(Σ_r mask_r·nll_r / Σ_r mask_r), both sums in double in row order (each row's
+// term is kept, and the sums run after the rows, so the thread count cannot change them).
+// Gradient: k = float(dLoss / Σ_r mask_r), k_r = k·mask_r, p_j = e_j·float(1/z),
+// dx_j = k_r·(p_j − [j = t]); all zeros for a row whose target is outside [0, V).
+
+// log(z) per lane for z ≥ 1 in double: z = 2^k·f with f in [√½, √2) (exact, from the bits),
+// log f = 2·atanh(s), s = (f − 1)/(f + 1), |s| < 0.172, by its series to s^19 (truncation below
+// 1e-16 relative). IEEE operations only, so every machine gives the same bits. NaN stays NaN;
+// the callers' z (a softmax's denominator, whose largest term is exp(0) = 1) is never below 1.
+template <typename DV>
+CB_INLINE DV LogAtLeastOne(const DV& z) {
+  using DI = decltype(z < z);  // the int64 vector of the same width
+  DI bits;
+  std::memcpy(&bits, &z, sizeof(bits));
+  DI k = ((bits >> 52) & 0x7ff) - 1023;
+  const DI mantissa = (bits & 0x000fffffffffffffLL) | 0x3ff0000000000000LL;
+  DV f;
+  std::memcpy(&f, &mantissa, sizeof(f));  // in [1, 2)
+  const DI high = f > 1.4142135623730951;
+  f = high ? f * 0.5 : f;
+  k = high ? k + 1 : k;
+  const DV s = (f - 1.0) / (f + 1.0);
+  const DV s2 = s * s;
+  DV series = s2 * 0.0 + 1.0 / 19.0;
+  for (int i = 17; i >= 1; i -= 2) series = series * s2 + 1.0 / i;
+  const DV log = __builtin_convertvector(k, DV) * 0.69314718055994531 + 2.0 * s * series;
+  return z == z ? log : z;
+}
+
+template <>
+struct Doubles<V4> {
+  typedef double Type __attribute__((vector_size(32)));
+};
+
+struct CrossEntropyJob {
+  Blocks blocks;  // rows
+  int64_t n = 0;  // classes, V
+  const float* x = nullptr;
+  const int32_t* t = nullptr;
+  const float* mask = nullptr;
+  double* nll = nullptr;  // forward: mask_r·nll_r per row
+  float* dx = nullptr;    // gradient
+  float k = 0.0f;         // gradient: float(dLoss / Σ mask)
+};
+
+// Rows [r0, r1) W at a time, one row per lane (V = 30 classes would not fill a vector along the
+// row, and a row's horizontal max and sums would cost more than its arithmetic): the rows are
+// transposed into a [class, lane] tile, and each lane takes the arithmetic above in its order
+// (the double sums by class mod 4, as the row kernels sum by position mod 4). Lanes past r1
+// compute on zeros and are not stored.
+template <typename V>
+CB_INLINE void CrossEntropyRows(const CrossEntropyJob& job, int64_t r0, int64_t r1) {
+  constexpr int64_t W = sizeof(V) / sizeof(float);
+  using DV = typename Doubles<V>::Type;
+  using VI = decltype(Splat<V>(0.0f) < Splat<V>(0.0f));
+  const int64_t n = job.n;
+  std::vector<float> tile(static_cast<size_t>(n * W));  // [class][lane]
+  for (int64_t b = r0; b < r1; b += W) {
+    const int64_t live = r1 - b < W ? r1 - b : W;
+    for (int64_t l = 0; l < W; ++l) {
+      const float* x = job.x + (b + l) * n;
+      for (int64_t j = 0; j < n; ++j) tile[j * W + l] = l < live ? x[j] : 0.0f;
+    }
+    VI t;
+    V valid;  // 1 where the target is a class, else 0
+    for (int64_t l = 0; l < W; ++l) {
+      t[l] = l < live ? job.t[b + l] : -1;
+      valid[l] = t[l] >= 0 && t[l] < n ? 1.0f : 0.0f;
+    }
+    V m = Splat<V>(-HUGE_VALF);
+    for (int64_t j = 0; j < n; ++j) {
+      const V x = Load<V>(&tile[j * W]);
+      m = x > m ? x : m;
+    }
+    V xt = Splat<V>(0.0f);  // x_t − m per lane, as Exp's argument was rounded
+    auto term = [&](int64_t j) {
+      const V d = Load<V>(&tile[j * W]) - m;
+      xt = t == static_cast<int32_t>(j) ? d : xt;
+      const V e = Exp(d);
+      Store(&tile[j * W], e);
+      return __builtin_convertvector(e, DV);
+    };
+    DV acc[4] = {};  // by class mod 4; unrolled so that the four stay in registers
+    int64_t j = 0;
+    for (; j + 4 <= n; j += 4) {
+      acc[0] += term(j);
+      acc[1] += term(j + 1);
+      acc[2] += term(j + 2);
+      acc[3] += term(j + 3);
+    }
+    for (int64_t c = 0; j < n; ++j, ++c) acc[c] += term(j);
+    const DV z = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+    if (job.dx == nullptr) {
+      const DV nll = LogAtLeastOne(z) - __builtin_convertvector(xt, DV);
+      for (int64_t l = 0; l < live; ++l) {
+        job.nll[b + l] = valid[l] != 0.0f ? static_cast<double>(job.mask[b + l]) * nll[l] : 0.0;
+      }
+      continue;
+    }
+    const V inv = __builtin_convertvector(1.0 / z, V);
+    V kr;
+    for (int64_t l = 0; l < W; ++l) kr[l] = l < live ? job.k * job.mask[b + l] : 0.0f;
+    for (int64_t j = 0; j < n; ++j) {
+      const V hit = t == static_cast<int32_t>(j) ? Splat<V>(1.0f) : Splat<V>(0.0f);
+      const V d = (Load<V>(&tile[j * W]) * inv - hit) * kr;
+      Store(&tile[j * W], valid != 0.0f ? d : Splat<V>(0.0f));
+    }
+    for (int64_t l = 0; l < live; ++l) {
+      float* dx = job.dx + (b + l) * n;
+      for (int64_t j = 0; j < n; ++j) dx[j] = tile[j * W + l];
+    }
+  }
+}
+
+CB_RANGE_AT_EVERY_WIDTH(CrossEntropyRows, CrossEntropyJob, CrossEntropyRows)
+
+// Reads Logits, Targets and Mask (inputs `first` to first + 2) into a job; checks the shapes.
+OrtStatus* ReadCrossEntropyInputs(OrtKernelContext* ctx, size_t first, const char* name,
+                                  Simd simd, CrossEntropyJob* job, Shape* xs) {
+  Shape ts, ms;
+  const float* targets = nullptr;
+  CB_RETURN_IF_ERROR(GetInputData(ctx, first, "Logits", xs, &job->x));
+  CB_RETURN_IF_ERROR(GetInputData(ctx, first + 1, "Targets", &ts, &targets));
+  CB_RETURN_IF_ERROR(GetInputData(ctx, first + 2, "Mask", &ms, &job->mask));
+  bool ok = xs->rank >= 1 && ts.rank + 1 == xs->rank && ms.rank == ts.rank;
+  for (size_t i = 0; ok && i < ts.rank; ++i) {
+    ok = ts.dims[i] == xs->dims[i] && ms.dims[i] == xs->dims[i];
+  }
+  if (!ok) {
+    return Error(std::string("Cannot run ") + name + " as Targets " + ShapeString(ts) +
+                 " and Mask " + ShapeString(ms) + " must be Logits' " + ShapeString(*xs) +
+                 " without its last axis");
+  }
+  job->t = reinterpret_cast<const int32_t*>(targets);
+  job->n = xs->dims[xs->rank - 1];
+  job->blocks = {LeadingRows(*xs), job->n == 0 ? 1 : RowsPerBlock(job->n), simd};
+  return nullptr;
+}
+
+double MaskSum(const CrossEntropyJob& job) {
+  double sum = 0.0;
+  for (int64_t r = 0; r < job.blocks.count; ++r) sum += job.mask[r];
+  return sum;
+}
+
+OrtStatus* ComputeCrossEntropy(OrtKernelContext* ctx, Simd simd) {
+  CrossEntropyJob job;
+  Shape xs;
+  CB_RETURN_IF_ERROR(ReadCrossEntropyInputs(ctx, 0, "MaskedCrossEntropy", simd, &job, &xs));
+  float* loss = nullptr;
+  CB_RETURN_IF_ERROR(MakeOutputAt(ctx, 0, Shape{}, &loss));
+  std::vector<double> terms(static_cast<size_t>(job.blocks.count));
+  job.nll = terms.data();
+  if (job.n > 0) {
+    CB_RETURN_IF_ERROR((RunBlocks<CrossEntropyJob, CrossEntropyRowsSse2, CrossEntropyRowsAvx2,
+                                  CrossEntropyRowsAvx512>(ctx, &job)));
+  }
+  double total = 0.0;
+  for (double term : terms) total += term;
+  *loss = static_cast<float>(total / MaskSum(job));
+  return nullptr;
+}
+
+OrtStatus* ComputeCrossEntropyGrad(OrtKernelContext* ctx, Simd simd) {
+  Shape ds;
+  const float* dloss = nullptr;
+  CB_RETURN_IF_ERROR(GetInputData(ctx, 0, "dLoss", &ds, &dloss));
+  if (ds.rank != 0) {
+    return Error("Cannot run MaskedCrossEntropyGrad as dLoss must be a scalar: current shape is " +
+                 ShapeString(ds));
+  }
+  CrossEntropyJob job;
+  Shape xs;
+  CB_RETURN_IF_ERROR(
+      ReadCrossEntropyInputs(ctx, 1, "MaskedCrossEntropyGrad", simd, &job, &xs));
+  CB_RETURN_IF_ERROR(MakeOutputAt(ctx, 0, xs, &job.dx));
+  job.k = static_cast<float>(static_cast<double>(*dloss) / MaskSum(job));
+  if (job.n == 0) return nullptr;
+  return RunBlocks<CrossEntropyJob, CrossEntropyRowsSse2, CrossEntropyRowsAvx2,
+                   CrossEntropyRowsAvx512>(ctx, &job);
+}
+
+// ---------------------------------------------------------------------------------------------
 // OrtCustomOp plumbing. A kernel is just the op code; ORT passes it back to Compute.
 
 struct OpDef {
@@ -2003,6 +2199,7 @@ struct OpDef {
   int code;
   size_t inputs;
   size_t outputs;
+  uint32_t int32_inputs = 0;  // bit i set: input i is int32, not float
 };
 
 const OpDef* Def(const OrtCustomOp* op) { return reinterpret_cast<const OpDef*>(op); }
@@ -2010,6 +2207,9 @@ const OpDef* Def(const OrtCustomOp* op) { return reinterpret_cast<const OpDef*>(
 const char* GetName(const OrtCustomOp* op) { return Def(op)->name; }
 const char* GetExecutionProviderType(const OrtCustomOp*) { return nullptr; }  // CPU
 int GetType(const OrtCustomOp*, size_t) { return kElementFloat; }
+int GetInputType(const OrtCustomOp* op, size_t i) {
+  return (Def(op)->int32_inputs >> i) & 1u ? kElementInt32 : kElementFloat;
+}
 size_t GetInputTypeCount(const OrtCustomOp* op) { return Def(op)->inputs; }
 size_t GetOutputTypeCount(const OrtCustomOp* op) { return Def(op)->outputs; }
 int GetCharacteristic(const OrtCustomOp*, size_t) { return kRequired; }
@@ -2057,6 +2257,10 @@ OrtStatus* KernelComputeV2(void* kernel, OrtKernelContext* ctx) {
       return ComputeAdamW(ctx, k.simd);
     case 8:
       return ComputeRowLayerNorm(ctx, k.simd);
+    case 9:
+      return ComputeCrossEntropy(ctx, k.simd);
+    case 10:
+      return ComputeCrossEntropyGrad(ctx, k.simd);
     default:
       return ComputeAttention(ctx, k.def->code == 4, k.simd);
   }
@@ -2068,7 +2272,7 @@ constexpr OrtCustomOp MakeOp() {
       nullptr,  // CreateKernel: CreateKernelV2 is used from version 16
       GetName,
       GetExecutionProviderType,
-      GetType,
+      GetInputType,
       GetInputTypeCount,
       GetType,
       GetOutputTypeCount,
@@ -2103,6 +2307,8 @@ const OpDef kOps[] = {
     {MakeOp(), "ColumnSums", 6, 1, 1},
     {MakeOp(), "AdamW", 7, 14, 3},
     {MakeOp(), "RowLayerNorm", 8, 3, 3},
+    {MakeOp(), "MaskedCrossEntropy", 9, 3, 1, 0b010},
+    {MakeOp(), "MaskedCrossEntropyGrad", 10, 4, 1, 0b0100},
 };
 
 constexpr const char* kDomain = "ai.claimbench";

@@ -293,6 +293,95 @@ export const ADAMW: FunctionData = {
   ],
 };
 
+/** An int64 scalar (rank 0) attribute tensor. */
+const int64Scalar = (value: number): AttrValue => {
+  const raw = new Uint8Array(8);
+  new DataView(raw.buffer).setBigInt64(0, BigInt(value), true);
+  return { kind: "tensor", value: { dtype: "int64", dims: [], raw } };
+};
+
+/**
+ * What both cross-entropy ops start from: LogP = LogSoftmax(Logits) over the last axis and
+ * OneHot [..., V] = (Targets == class) in Logits' type, as `oneHot` in `onnx/ops.ts` builds it.
+ */
+const CROSS_ENTROPY_TERMS: readonly NodeData[] = [
+  node("Constant", [], ["LastAxis"], { value: int64(-1) }),
+  node("LogSoftmax", ["Logits"], ["LogP"], { axis: { kind: "int", value: -1 } }),
+  node("Unsqueeze", ["Targets", "LastAxis"], ["Targets1"]),
+  node("Shape", ["Logits"], ["VocabDim"], { start: { kind: "int", value: -1 } }),
+  node("Squeeze", ["VocabDim"], ["Vocab"]),
+  node("Constant", [], ["ZeroI"], { value: int64Scalar(0) }),
+  node("Constant", [], ["OneI"], { value: int64Scalar(1) }),
+  node("Range", ["ZeroI", "Vocab", "OneI"], ["Classes64"]),
+  node("CastLike", ["Classes64", "Targets"], ["Classes"]),
+  node("Equal", ["Targets1", "Classes"], ["Hit"]),
+  node("CastLike", ["Hit", "Logits"], ["OneHot"]),
+];
+
+/**
+ * `MaskedCrossEntropy(Logits [..., V], Targets [...], Mask [...]) → Loss []`: the mean negative
+ * log-likelihood of the targets over the positions the mask weights, Σ Mask·(−log p_target) /
+ * Σ Mask, with p = softmax(Logits) over the last axis. Targets are integers; one outside
+ * [0, V) matches no class and adds 0. Node for node what `crossEntropy` in `onnx/nn.ts`
+ * composed before the op existed, so ONNX Runtime computes the same bits from either; a native
+ * kernel (`native/claimbench_ops.cc`) does each row in one pass.
+ */
+export const MASKED_CROSS_ENTROPY: FunctionData = {
+  name: "MaskedCrossEntropy",
+  domain: CUSTOM_DOMAIN,
+  inputs: ["Logits", "Targets", "Mask"],
+  outputs: ["Loss"],
+  opsets: { "": 21 },
+  nodes: [
+    ...CROSS_ENTROPY_TERMS,
+    node("Mul", ["LogP", "OneHot"], ["TargetLogP"]),
+    node("ReduceSum", ["TargetLogP", "LastAxis"], ["RowLogP"], {
+      keepdims: { kind: "int", value: 0 },
+    }),
+    node("Neg", ["RowLogP"], ["Nll"]),
+    node("Mul", ["Nll", "Mask"], ["Weighted"]),
+    node("ReduceSum", ["Weighted"], ["Total"], { keepdims: { kind: "int", value: 0 } }),
+    node("ReduceSum", ["Mask"], ["Count"], { keepdims: { kind: "int", value: 0 } }),
+    node("Div", ["Total", "Count"], ["Loss"]),
+  ],
+};
+
+/**
+ * `MaskedCrossEntropyGrad(dLoss, Logits, Targets, Mask) → dLogits`: the gradient of
+ * {@linkcode MASKED_CROSS_ENTROPY} with respect to Logits, dLoss·Mask/ΣMask·(p − OneHot) per
+ * position: node for node what `onnx/autodiff.ts` emits for the composition (with the forward
+ * values it uses recomputed), so ONNX Runtime computes the same bits from either.
+ */
+export const MASKED_CROSS_ENTROPY_GRAD: FunctionData = {
+  name: "MaskedCrossEntropyGrad",
+  domain: CUSTOM_DOMAIN,
+  inputs: ["dLoss", "Logits", "Targets", "Mask"],
+  outputs: ["dLogits"],
+  opsets: { "": 21 },
+  nodes: [
+    ...CROSS_ENTROPY_TERMS,
+    node("ReduceSum", ["Mask"], ["Count"], { keepdims: { kind: "int", value: 0 } }),
+    node("Div", ["dLoss", "Count"], ["dTotal"]),
+    node("Shape", ["Mask"], ["MaskShape"]),
+    node("Shape", ["MaskShape"], ["MaskRank"]),
+    node("ConstantOfShape", ["MaskRank"], ["Ones"], { value: int64(1) }),
+    node("Reshape", ["dTotal", "Ones"], ["dTotal1"]),
+    node("Expand", ["dTotal1", "MaskShape"], ["dWeighted"]),
+    node("Mul", ["dWeighted", "Mask"], ["dNll"]),
+    node("Neg", ["dNll"], ["dRowLogP"]),
+    node("Constant", [], ["OneVec"], { value: int64(1) }),
+    node("Concat", ["MaskShape", "OneVec"], ["RowShape"], { axis: { kind: "int", value: 0 } }),
+    node("Reshape", ["dRowLogP", "RowShape"], ["dRowLogP1"]),
+    node("Shape", ["Logits"], ["LogitsShape"]),
+    node("Expand", ["dRowLogP1", "LogitsShape"], ["dTargetLogP"]),
+    node("Mul", ["dTargetLogP", "OneHot"], ["dLogP"]),
+    node("Exp", ["LogP"], ["P"]),
+    node("ReduceSum", ["dLogP", "LastAxis"], ["dLogPSum"], { keepdims: { kind: "int", value: 1 } }),
+    node("Mul", ["P", "dLogPSum"], ["PSum"]),
+    node("Sub", ["dLogP", "PSum"], ["dLogits"]),
+  ],
+};
+
 /**
  * `RowLayerNorm(X, Scale, B) → (Y, Mean, InvStd)`: LayerNormalization over the last axis with
  * ε = 1e-5, the transformer's: its definition is that one standard node (so ORT runs the bits

@@ -22,6 +22,7 @@ import {
   layerNormGrad,
   less,
   log,
+  maskedCrossEntropyGrad,
   matMul,
   mul,
   neg,
@@ -377,6 +378,16 @@ export const GRADIENTS: Record<PrimitiveOp, GradRule> = {
       throw new TypeError("Cannot differentiate BiasAttention's bias or scale: they are constants");
     }
     return [biasAttentionGrad(dy, qkv, bias, scale), null, null];
+  },
+  MaskedCrossEntropy: ({ node, dy, needs }) => {
+    const [logits, targets, mask] = ins(node);
+    if (needs[2]) {
+      throw new TypeError("Cannot differentiate MaskedCrossEntropy's mask: it weighs, not learns");
+    }
+    return [needs[0] ? maskedCrossEntropyGrad(dy, logits, targets, mask) : null, null, null];
+  },
+  MaskedCrossEntropyGrad: () => {
+    throw new TypeError("Cannot differentiate MaskedCrossEntropyGrad: no second-order rule");
   },
   BiasAttentionGrad: () => {
     throw new TypeError("Cannot differentiate BiasAttentionGrad: no second-order rule");

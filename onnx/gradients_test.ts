@@ -205,7 +205,18 @@ const CASES: Record<op.PrimitiveOp, GradCheckCase | GradCheckCase[] | "not diffe
     inputs: [{ shape: [4, 3] }],
     build: ([x]) => op.mul(op.columnSums(x), x.graph.constant([1, -2, 3], [1, 3], "float64")),
   },
+  // Masks 0, ½ and 1 and a target outside the classes (it matches none and adds nothing).
+  MaskedCrossEntropy: {
+    dtype: "float64",
+    inputs: [
+      { shape: [2, 3, 4] },
+      { shape: [2, 3], dtype: "int32", data: [2, 0, 1, 3, -1, 1] },
+      { shape: [2, 3], data: [1, 0, 0.5, 1, 1, 1], differentiable: false },
+    ],
+    build: ([logits, t, m]) => op.maskedCrossEntropy(logits, t, m),
+  },
   // Gradient ops: training never differentiates twice, and their rules say so.
+  MaskedCrossEntropyGrad: "not differentiable",
   BiasAttentionGrad: "not differentiable",
   GeluGrad: "not differentiable",
   LayerNormGrad: "not differentiable",

@@ -9,6 +9,8 @@ import {
   add,
   columnSums,
   layerNormGrad,
+  maskedCrossEntropy,
+  maskedCrossEntropyGrad,
   matMul,
   mul,
   reduceSum,
@@ -571,6 +573,71 @@ Deno.test("RowLayerNorm matches float64 LayerNormalization, its statistics too, 
       );
     }
     assert(ranNative(model, feeds, "RowLayerNorm"), "the native kernel ran, not the definition");
+  }
+});
+
+Deno.test("MaskedCrossEntropy and its gradient match float64, at every width and thread count", () => {
+  const prng = new Prng(19);
+  // 30 classes (the copy task's) leave tails at every width; 700 × 37 makes two row blocks.
+  for (const dims of [[4, 25, 30], [700, 37]]) {
+    const v = dims.at(-1)!;
+    const rowDims = dims.slice(0, -1);
+    const rows = rowDims.reduce((a, b) => a * b, 1);
+    const g = new Graph("masked_cross_entropy");
+    const logits = g.input("logits", "float32", dims);
+    const targets = g.input("targets", "int32", rowDims);
+    const mask = g.input("mask", "float32", rowDims);
+    const dLoss = g.input("dloss", "float32", []);
+    g.output(maskedCrossEntropy(logits, targets, mask), "loss");
+    g.output(maskedCrossEntropyGrad(dLoss, logits, targets, mask), "dlogits");
+    const model = g.toModel();
+    const x = normal(prng, rows * v, 3);
+    // Targets in range but for two rows (−1 and V match no class); mask weights 0, ½ and 1.
+    const t = Int32Array.from({ length: rows }, () => Math.floor(prng.nextFloat() * v));
+    [t[3], t[7]] = [-1, v];
+    const m = Float32Array.from({ length: rows }, (_, r) => [1, 0, 0.5, 1][r % 4]);
+    const feeds: Record<string, NativeTensor> = {
+      logits: { data: x, dims },
+      targets: { data: t, dims: rowDims },
+      mask: { data: m, dims: rowDims },
+      dloss: { data: Float32Array.of(0.37), dims: [] },
+    };
+    let wantLoss = 0;
+    let count = 0;
+    const wantGrad = new Float64Array(rows * v);
+    for (let r = 0; r < rows; r++) count += m[r];
+    for (let r = 0; r < rows; r++) {
+      const row = Array.from(x.subarray(r * v, (r + 1) * v));
+      const top = Math.max(...row);
+      const z = row.reduce((a, b) => a + Math.exp(b - top), 0);
+      if (t[r] < 0 || t[r] >= v) continue;
+      wantLoss += m[r] * (Math.log(z) + top - row[t[r]]);
+      for (let j = 0; j < v; j++) {
+        const p = Math.exp(row[j] - top) / z;
+        wantGrad[r * v + j] = (0.37 * m[r] / count) * (p - (j === t[r] ? 1 : 0));
+      }
+    }
+    wantLoss /= count;
+    const run = (threads: number, simd?: Simd) => {
+      const s = openNative(model, threads, simd);
+      try {
+        const out = s.run(feeds);
+        return [out.loss.data, out.dlogits.data] as Float32Array[];
+      } finally {
+        s.close();
+      }
+    };
+    const [loss, grad] = run(1);
+    assert(Math.abs(loss[0] - wantLoss) / wantLoss < 1e-7, `loss ${loss[0]} vs ${wantLoss}`);
+    const scale = 0.37 / count;
+    assert(maxError(grad, wantGrad, scale) < 2e-7, `dLogits: ${maxError(grad, wantGrad, scale)}`);
+    for (const [threads, simd] of THREADS_AND_WIDTHS.slice(1)) {
+      const other = run(threads, simd);
+      assertEquals(other.map(bytes), [loss, grad].map(bytes), `${dims} ${threads} ${simd ?? ""}`);
+    }
+    for (const op of ["MaskedCrossEntropy", "MaskedCrossEntropyGrad"]) {
+      assert(ranNative(model, feeds, op), `${op}: the native kernel ran, not the definition`);
+    }
   }
 });
 

@@ -11,6 +11,7 @@ import {
   div,
   gather,
   logSoftmax,
+  maskedCrossEntropy,
   matMul,
   mul,
   neg,
@@ -31,11 +32,16 @@ import {
  * threads. The bits are the same: Gemm adds the bias to the rounded product, as Add does.
  */
 export function linear(x: Value, w: Value, b?: Value): Value {
+  const y = product(x, w);
+  return b ? add(y, b) : y;
+}
+
+/** x·W over the last axis as a [N, in]·[in, out] MatMul, reshaped back to [..., out]. */
+function product(x: Value, w: Value): Value {
   const xs = staticShape(x, "apply a linear layer");
   const out = staticShape(w, "apply a linear layer")[1];
   const rows = reshape(x, [-1, xs.at(-1)!]); // [N, in]
-  const y = reshape(matMul(rows, w), [...xs.slice(0, -1), out]); // [..., out]
-  return b ? add(y, b) : y;
+  return reshape(matMul(rows, w), [...xs.slice(0, -1), out]); // [..., out]
 }
 
 /**
@@ -63,12 +69,17 @@ export function layerNorm(x: Value, gamma: Value, beta: Value, eps = 1e-5): Valu
 /**
  * Mean cross-entropy of `logits` [..., V] against integer `targets` [...], weighted by `mask`
  * [...] (1 = counted) when given: Σ mask·(−log p_target) / Σ mask.
+ *
+ * With a mask it is one op, `MaskedCrossEntropy`, whose ONNX definition is the composition this
+ * function emitted before (the same bits on the portable engine) and whose native kernel does a
+ * row in one pass: the transformer step spent ~0.7 ms of its ~20 in the composition's 20 nodes
+ * and their gradients.
  */
 export function crossEntropy(logits: Value, targets: Value, mask?: Value): Value {
+  if (mask) return maskedCrossEntropy(logits, targets, mask);
   const v = staticShape(logits, "compute cross-entropy").at(-1)!;
   const logp = logSoftmax(logits, { axis: -1 });
   const last = logits.shape.length - 1;
   const nll = neg(reduceSum(mul(logp, oneHot(targets, v, logits.dtype)), [last])); // [...]
-  if (!mask) return reduceMean(nll);
-  return div(reduceSum(mul(nll, mask)), reduceSum(mask));
+  return reduceMean(nll);
 }

@@ -1,8 +1,10 @@
-import { assertAlmostEquals, assertLess } from "@std/assert";
+import { assertAlmostEquals, assertEquals, assertLess, assertThrows } from "@std/assert";
 import { Prng } from "../fixtures/prng.ts";
 import { gradCheck } from "./gradcheck.ts";
 import { conv1d, crossEntropy, layerNorm, linear } from "./nn.ts";
-import { Graph } from "./graph.ts";
+import { Graph, type Value } from "./graph.ts";
+import { gradients } from "./autodiff.ts";
+import { div, logSoftmax, mul, neg, oneHot, reduceSum } from "./ops.ts";
 import { Session, tensor } from "./runtime.ts";
 
 function rng(seed: number): () => number {
@@ -62,4 +64,70 @@ Deno.test("masked cross-entropy: gradients match, value matches a direct computa
   }
   assertAlmostEquals(Number(out.loss.data[0]), sum / 3, 1e-12);
   await s.release();
+});
+
+/** The masked cross-entropy as `crossEntropy` composed it before `MaskedCrossEntropy` existed. */
+function composedCrossEntropy(logits: Value, targets: Value, mask: Value): Value {
+  const v = logits.shape.at(-1) as number;
+  const logp = logSoftmax(logits, { axis: -1 });
+  const nll = neg(
+    reduceSum(mul(logp, oneHot(targets, v, logits.dtype)), [logits.shape.length - 1]),
+  );
+  return div(reduceSum(mul(nll, mask)), reduceSum(mask));
+}
+
+Deno.test("MaskedCrossEntropy's portable definition computes the composition's bits, gradient too", async () => {
+  const prng = new Prng(4);
+  // The transformer bench's logits, and a small odd shape.
+  for (const dims of [[32, 96, 30], [3, 5, 7]]) {
+    const rows = dims.slice(0, -1);
+    const n = dims.reduce((a, b) => a * b, 1);
+    const feeds = {
+      logits: tensor("float32", Float32Array.from({ length: n }, () => 3 * prng.normal()), dims),
+      t: tensor(
+        "int32",
+        Int32Array.from({ length: n / dims[2] }, () => Math.floor(prng.nextFloat() * dims[2])),
+        rows,
+      ),
+      m: tensor(
+        "float32",
+        Float32Array.from({ length: n / dims[2] }, (_, i) => i % 3 ? 1 : 0),
+        rows,
+      ),
+    };
+    const outputs = [];
+    for (const ce of [composedCrossEntropy, crossEntropy]) {
+      const g = new Graph("ce");
+      const logits = g.input("logits", "float32", dims);
+      const loss = ce(logits, g.input("t", "int32", rows), g.input("m", "float32", rows));
+      const [dLogits] = gradients(mul(loss, 0.37), [logits]);
+      g.output(loss, "loss");
+      g.output(dLogits, "dlogits");
+      const s = await Session.create(g.toModel(), { threads: 2 });
+      const out = await s.run(feeds);
+      outputs.push(
+        [out.loss.data, out.dlogits.data].map((a) => new Uint8Array((a as Float32Array).buffer)),
+      );
+      await s.release();
+    }
+    assertEquals(outputs[1][0], outputs[0][0], `loss [${dims}]`);
+    const [got, want] = [outputs[1][1], outputs[0][1]];
+    const first = got.findIndex((b, i) => b !== want[i]);
+    assertEquals(first, -1, `dLogits [${dims}] first differ at byte ${first}`);
+  }
+});
+
+Deno.test("crossEntropy with a mask names what is wrong with its inputs", () => {
+  const g = new Graph("ce");
+  const logits = g.input("logits", "float32", [2, 3, 4]);
+  assertThrows(
+    () => crossEntropy(logits, g.input("t", "int32", [2, 3]), g.input("m", "float32", [2, 4])),
+    TypeError,
+    "mask [2,4]",
+  );
+  assertThrows(
+    () => crossEntropy(logits, g.input("t2", "float32", [2, 3]), g.input("m2", "float32", [2, 3])),
+    TypeError,
+    "targets [2,3] float32",
+  );
 });

@@ -18,6 +18,8 @@ import {
   CUSTOM_DOMAIN,
   GELU_GRAD,
   LAYER_NORM_GRAD,
+  MASKED_CROSS_ENTROPY,
+  MASKED_CROSS_ENTROPY_GRAD,
   ROW_LAYER_NORM,
 } from "./functions.ts";
 import { DATA_TYPE } from "./proto.ts";
@@ -72,7 +74,9 @@ export type PrimitiveOp =
   | "LayerNormGrad"
   | "ColumnSums"
   | "AdamW"
-  | "RowLayerNorm";
+  | "RowLayerNorm"
+  | "MaskedCrossEntropy"
+  | "MaskedCrossEntropyGrad";
 
 /** A value, or a number turned into a scalar constant of the other operand's dtype. */
 export type Operand = Value | number;
@@ -861,4 +865,67 @@ export function adamW(
     CUSTOM_DOMAIN,
   );
   return [p1, m1, v1];
+}
+
+/** Checks the shapes and dtypes of the cross-entropy ops: logits [..., V], targets and mask [...]. */
+function checkCrossEntropy(action: string, logits: Value, targets: Value, mask: Value): void {
+  const ls = staticShape(logits, action);
+  const rows = ls.slice(0, -1).join();
+  if (
+    ls.length < 1 || !isFloat(logits.dtype) || mask.dtype !== logits.dtype ||
+    targets.dtype !== "int32" ||
+    staticShape(targets, action).join() !== rows || staticShape(mask, action).join() !== rows
+  ) {
+    throw new TypeError(
+      `Cannot ${action}: logits must be float [..., V], targets int32 [...] and mask ` +
+        `[...] of the logits' dtype: current logits [${logits.shape}] ${logits.dtype}, targets ` +
+        `[${targets.shape}] ${targets.dtype}, mask [${mask.shape}] ${mask.dtype}`,
+    );
+  }
+}
+
+/**
+ * `MaskedCrossEntropy` (custom domain, `onnx/functions.ts`): Σ mask·(−log softmax(logits)[target])
+ * / Σ mask over every position; logits [..., V], targets (int32, the native kernel's type) and
+ * mask [...] → scalar.
+ */
+export function maskedCrossEntropy(logits: Value, targets: Value, mask: Value): Value {
+  checkCrossEntropy("apply MaskedCrossEntropy", logits, targets, mask);
+  const g = logits.graph;
+  g.useFunction(MASKED_CROSS_ENTROPY);
+  return g.node(
+    "MaskedCrossEntropy",
+    [logits, targets, mask],
+    [{ dtype: logits.dtype, shape: [] }],
+    {},
+    CUSTOM_DOMAIN,
+  )[0];
+}
+
+/**
+ * `MaskedCrossEntropyGrad` (custom domain): the gradient of {@linkcode maskedCrossEntropy} with
+ * respect to the logits, given the loss's gradient dLoss (a scalar) → [..., V].
+ */
+export function maskedCrossEntropyGrad(
+  dLoss: Value,
+  logits: Value,
+  targets: Value,
+  mask: Value,
+): Value {
+  checkCrossEntropy("differentiate MaskedCrossEntropy", logits, targets, mask);
+  if (dLoss.shape.length !== 0 || dLoss.dtype !== logits.dtype) {
+    throw new TypeError(
+      `Cannot differentiate MaskedCrossEntropy as dLoss must be a ${logits.dtype} scalar: ` +
+        `current value is [${dLoss.shape}] ${dLoss.dtype}`,
+    );
+  }
+  const g = logits.graph;
+  g.useFunction(MASKED_CROSS_ENTROPY_GRAD);
+  return g.node(
+    "MaskedCrossEntropyGrad",
+    [dLoss, logits, targets, mask],
+    [{ dtype: logits.dtype, shape: logits.shape }],
+    {},
+    CUSTOM_DOMAIN,
+  )[0];
 }
