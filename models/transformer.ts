@@ -28,7 +28,7 @@
 import type { Prng } from "../fixtures/prng.ts";
 import { staticShape, type Value } from "../onnx/graph.ts";
 import { add, gelu, matMul, reshape, rowLayerNorm, slice, transpose } from "../onnx/ops.ts";
-import { embedding, linear } from "../onnx/nn.ts";
+import { embedding, linear, linearResidual } from "../onnx/nn.ts";
 import {
   drawParams,
   type ParamLayout,
@@ -254,18 +254,16 @@ function attentionOptions(c: TransformerConfig, g: Value["graph"], T: number): A
 function block(p: Record<string, Value>, l: number, x: Value, opts: AttentionOptions): Value {
   const h = `h${l}`;
   const a = rowLayerNorm(x, p[`${h}.ln1.g`], p[`${h}.ln1.b`]); // [B, T, C]
-  x = add(
-    x,
-    causalSelfAttention(a, {
-      qkvW: p[`${h}.attn.qkv.w`],
-      qkvB: p[`${h}.attn.qkv.b`],
-      projW: p[`${h}.attn.proj.w`],
-      projB: p[`${h}.attn.proj.b`],
-    }, opts),
-  ); // [B, T, C]
+  const attn = {
+    qkvW: p[`${h}.attn.qkv.w`],
+    qkvB: p[`${h}.attn.qkv.b`],
+    projW: p[`${h}.attn.proj.w`],
+    projB: p[`${h}.attn.proj.b`],
+  };
+  x = causalSelfAttention(a, attn, opts, x); // x + attn(a): [B, T, C]
   const m = rowLayerNorm(x, p[`${h}.ln2.g`], p[`${h}.ln2.b`]); // [B, T, C]
   const hidden = gelu(linear(m, p[`${h}.mlp.fc.w`], p[`${h}.mlp.fc.b`])); // [B, T, M]
-  return add(x, linear(hidden, p[`${h}.mlp.proj.w`], p[`${h}.mlp.proj.b`])); // [B, T, C]
+  return linearResidual(x, hidden, p[`${h}.mlp.proj.w`], p[`${h}.mlp.proj.b`]); // [B, T, C]
 }
 
 /** Logits [B, T, V] for token ids [B, T] (int32 or int64). */

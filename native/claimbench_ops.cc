@@ -15,6 +15,7 @@
 //     ReduceSum over axis 0 (see below).
 //   AdamW(P, M, V, G, Mask, 9 scalars) -> (P1, M1, V1): one AdamW step on flat vectors, with
 //     the same bits as its ONNX definition (see below).
+//   BiasResidual(X, Y, B) -> X + (Y + B), a residual around a linear layer (same bits as 2 Adds).
 //   MaskedCrossEntropy(Logits [..., V], Targets int32 [...], Mask [...]) -> Loss []: the mean
 //     negative log-likelihood Σ Mask·(−log softmax(Logits)[target]) / Σ Mask, and
 //     MaskedCrossEntropyGrad(dLoss, Logits, Targets, Mask) -> dLogits, its gradient (see below).
@@ -2191,6 +2192,59 @@ OrtStatus* ComputeCrossEntropyGrad(OrtKernelContext* ctx, Simd simd) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// BiasResidual(X [..., C], Y [..., C], B [C]) -> Z = X + (Y + B): a residual connection around a
+// linear layer. Two float32 additions per element in the definition's order, so the bits are
+// those of its two Adds.
+
+struct BiasResidualJob {
+  Blocks blocks;  // rows
+  int64_t n = 0;  // C
+  const float* x = nullptr;
+  const float* y = nullptr;
+  const float* b = nullptr;
+  float* z = nullptr;
+};
+
+template <typename V>
+CB_INLINE void BiasResidualRows(const BiasResidualJob& job, int64_t r0, int64_t r1) {
+  constexpr int64_t W = sizeof(V) / sizeof(float);
+  const int64_t n = job.n;
+  for (int64_t r = r0; r < r1; ++r) {
+    const float* x = job.x + r * n;
+    const float* y = job.y + r * n;
+    float* z = job.z + r * n;
+    int64_t j = 0;
+    for (; j + W <= n; j += W) {
+      Store(z + j, Load<V>(x + j) + (Load<V>(y + j) + Load<V>(job.b + j)));
+    }
+    for (; j < n; ++j) z[j] = x[j] + (y[j] + job.b[j]);
+  }
+}
+
+CB_RANGE_AT_EVERY_WIDTH(BiasResidualRows, BiasResidualJob, BiasResidualRows)
+
+OrtStatus* ComputeBiasResidual(OrtKernelContext* ctx, Simd simd) {
+  Shape xs, ys, bs;
+  BiasResidualJob job;
+  CB_RETURN_IF_ERROR(GetInputData(ctx, 0, "X", &xs, &job.x));
+  CB_RETURN_IF_ERROR(GetInputData(ctx, 1, "Y", &ys, &job.y));
+  CB_RETURN_IF_ERROR(GetInputData(ctx, 2, "B", &bs, &job.b));
+  bool ok = xs.rank >= 1 && ys.rank == xs.rank && bs.rank == 1 &&
+            bs.dims[0] == xs.dims[xs.rank - 1];
+  for (size_t i = 0; ok && i < xs.rank; ++i) ok = ys.dims[i] == xs.dims[i];
+  if (!ok) {
+    return Error("Cannot run BiasResidual as Y " + ShapeString(ys) + " must be X's shape " +
+                 ShapeString(xs) + " and B " + ShapeString(bs) + " its last dimension");
+  }
+  CB_RETURN_IF_ERROR(MakeOutputAt(ctx, 0, xs, &job.z));
+  job.n = xs.dims[xs.rank - 1];
+  if (job.n == 0) return nullptr;
+  job.blocks = {LeadingRows(xs), RowsPerBlock(job.n), simd};
+  return RunBlocks<BiasResidualJob, BiasResidualRowsSse2, BiasResidualRowsAvx2,
+                   BiasResidualRowsAvx512>(ctx, &job);
+}
+
+// ---------------------------------------------------------------------------------------------
 // OrtCustomOp plumbing. A kernel is just the op code; ORT passes it back to Compute.
 
 struct OpDef {
@@ -2261,6 +2315,8 @@ OrtStatus* KernelComputeV2(void* kernel, OrtKernelContext* ctx) {
       return ComputeCrossEntropy(ctx, k.simd);
     case 10:
       return ComputeCrossEntropyGrad(ctx, k.simd);
+    case 11:
+      return ComputeBiasResidual(ctx, k.simd);
     default:
       return ComputeAttention(ctx, k.def->code == 4, k.simd);
   }
@@ -2309,6 +2365,7 @@ const OpDef kOps[] = {
     {MakeOp(), "RowLayerNorm", 8, 3, 3},
     {MakeOp(), "MaskedCrossEntropy", 9, 3, 1, 0b010},
     {MakeOp(), "MaskedCrossEntropyGrad", 10, 4, 1, 0b0100},
+    {MakeOp(), "BiasResidual", 11, 3, 1},
 };
 
 constexpr const char* kDomain = "ai.claimbench";

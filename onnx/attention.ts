@@ -22,7 +22,7 @@
  * @module
  */
 import { type DType, type Graph, staticShape, type Value } from "./graph.ts";
-import { linear } from "./nn.ts";
+import { linear, linearResidual } from "./nn.ts";
 import {
   add,
   biasAttention,
@@ -148,8 +148,17 @@ function composedAttention(q: Value, k: Value, v: Value, bias: Value, scale: num
   return matMul(att, v); // [B, H, T, hs]
 }
 
-/** Causal multi-head self-attention of x [B, T, C] → [B, T, C]. */
-export function causalSelfAttention(x: Value, p: AttentionParams, opts: AttentionOptions): Value {
+/**
+ * Causal multi-head self-attention of x [B, T, C] → [B, T, C]; with `residual` [B, T, C] (a
+ * block's skip connection), residual + attention, added with the output projection's bias in
+ * one op (`linearResidual`).
+ */
+export function causalSelfAttention(
+  x: Value,
+  p: AttentionParams,
+  opts: AttentionOptions,
+  residual?: Value,
+): Value {
   const [B, T, C] = staticShape(x, "apply self-attention");
   const H = opts.heads;
   if (!Number.isInteger(H) || H < 1 || C % H !== 0) {
@@ -167,8 +176,7 @@ export function causalSelfAttention(x: Value, p: AttentionParams, opts: Attentio
   const qkv = linear(x, p.qkvW, p.qkvB); // [B, T, 3C]
   if (!opts.rope) {
     const perHead = bias[0] === H ? opts.bias : expand(opts.bias, [H, T, T]); // [H, T, T]
-    const y = biasAttention(qkv, perHead, 1 / Math.sqrt(hs)); // [B, T, C]
-    return linear(y, p.projW, p.projB); // [B, T, C]
+    return project(biasAttention(qkv, perHead, 1 / Math.sqrt(hs)), p, residual); // [B, T, C]
   }
   const heads = transpose(reshape(qkv, [B, T, 3 * H, hs]), [0, 2, 1, 3]); // [B, 3H, T, hs]
   let [q, k, v] = split(heads, [H, H, H], 1); // [B, H, T, hs]
@@ -178,5 +186,10 @@ export function causalSelfAttention(x: Value, p: AttentionParams, opts: Attentio
   }
   const y = composedAttention(q, k, v, opts.bias, 1 / Math.sqrt(hs)); // [B, H, T, hs]
   const merged = reshape(transpose(y, [0, 2, 1, 3]), [B, T, C]); // [B, T, C]
-  return linear(merged, p.projW, p.projB); // [B, T, C]
+  return project(merged, p, residual); // [B, T, C]
+}
+
+/** The output projection of the merged heads y [B, T, C], plus the residual when given. */
+function project(y: Value, p: AttentionParams, residual?: Value): Value {
+  return residual ? linearResidual(residual, y, p.projW, p.projB) : linear(y, p.projW, p.projB);
 }

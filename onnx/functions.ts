@@ -383,6 +383,21 @@ export const MASKED_CROSS_ENTROPY_GRAD: FunctionData = {
 };
 
 /**
+ * `BiasResidual(X, Y, B) → X + (Y + B)`: a residual connection around a linear layer, with the
+ * layer's bias B [C] added to its product Y [..., C] first; X [..., C]. Its definition is the
+ * two Adds the models emitted before the op existed, and the native kernel does both in one
+ * pass with the same two roundings, so both give the same bits.
+ */
+export const BIAS_RESIDUAL: FunctionData = {
+  name: "BiasResidual",
+  domain: CUSTOM_DOMAIN,
+  inputs: ["X", "Y", "B"],
+  outputs: ["Z"],
+  opsets: { "": 21 },
+  nodes: [node("Add", ["Y", "B"], ["Biased"]), node("Add", ["X", "Biased"], ["Z"])],
+};
+
+/**
  * `RowLayerNorm(X, Scale, B) → (Y, Mean, InvStd)`: LayerNormalization over the last axis with
  * ε = 1e-5, the transformer's: its definition is that one standard node (so ORT runs the bits
  * it always did), and the native kernel normalises each row in one pass.

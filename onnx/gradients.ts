@@ -379,6 +379,8 @@ export const GRADIENTS: Record<PrimitiveOp, GradRule> = {
     }
     return [biasAttentionGrad(dy, qkv, bias, scale), null, null];
   },
+  // The driver sums dY over the rows for B.
+  BiasResidual: ({ dy }) => [dy, dy, dy],
   MaskedCrossEntropy: ({ node, dy, needs }) => {
     const [logits, targets, mask] = ins(node);
     if (needs[2]) {

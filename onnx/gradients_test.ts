@@ -205,6 +205,11 @@ const CASES: Record<op.PrimitiveOp, GradCheckCase | GradCheckCase[] | "not diffe
     inputs: [{ shape: [4, 3] }],
     build: ([x]) => op.mul(op.columnSums(x), x.graph.constant([1, -2, 3], [1, 3], "float64")),
   },
+  BiasResidual: {
+    dtype: "float64",
+    inputs: [{ shape: [2, 3, 4] }, { shape: [2, 3, 4] }, { shape: [4] }],
+    build: ([x, y, b]) => op.biasResidual(x, y, b),
+  },
   // Masks 0, ½ and 1 and a target outside the classes (it matches none and adds nothing).
   MaskedCrossEntropy: {
     dtype: "float64",

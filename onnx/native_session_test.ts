@@ -7,6 +7,7 @@ import { nativeOrtVersion, NativeSession, type NativeTensor } from "./native_ses
 import {
   adamW,
   add,
+  biasResidual,
   columnSums,
   layerNormGrad,
   maskedCrossEntropy,
@@ -453,6 +454,42 @@ Deno.test("ColumnSums: the same bits as ORT's ReduceSum over rows, at every widt
         `[${rows}, ${cols}], ${threads} ${simd ?? ""}`,
       );
     }
+  }
+});
+
+Deno.test("BiasResidual: the same bits as ORT's two Adds, at every width and thread count", async () => {
+  const prng = new Prng(20);
+  // 64 columns: the transformer's residual stream; 37: tails at every width.
+  for (const [rows, cols] of [[3072, 64], [50, 37]]) {
+    const g = new Graph("bias_residual");
+    const x = g.input("x", "float32", [rows, cols]);
+    g.output(
+      biasResidual(x, g.input("y", "float32", [rows, cols]), g.input("b", "float32", [cols])),
+      "z",
+    );
+    const model = g.toModel();
+    const feeds: Record<string, NativeTensor> = {
+      x: { data: normal(prng, rows * cols, 3), dims: [rows, cols] },
+      y: { data: normal(prng, rows * cols), dims: [rows, cols] },
+      b: { data: normal(prng, cols, 0.1), dims: [cols] },
+    };
+    const portable = await Session.create(model, { threads: 1 });
+    const want = (await portable.run(
+      Object.fromEntries(
+        Object.entries(feeds).map((
+          [k, t],
+        ) => [k, tensor("float32", t.data as Float32Array, t.dims)]),
+      ),
+    )).z.data as Float32Array;
+    await portable.release();
+    for (const [threads, simd] of THREADS_AND_WIDTHS) {
+      const s = openNative(model, threads, simd);
+      const got = s.run(feeds).z.data as Float32Array;
+      s.close();
+      const first = got.findIndex((v, i) => !Object.is(v, want[i]));
+      assertEquals(first, -1, `[${rows}, ${cols}], ${threads} ${simd ?? ""}: element ${first}`);
+    }
+    assert(ranNative(model, feeds, "BiasResidual"), "the native kernel ran, not the definition");
   }
 });
 

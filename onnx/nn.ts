@@ -6,6 +6,7 @@
 import { staticShape, type Value } from "./graph.ts";
 import {
   add,
+  biasResidual,
   conv1dIm2col,
   type Conv1dOptions,
   div,
@@ -42,6 +43,15 @@ function product(x: Value, w: Value): Value {
   const out = staticShape(w, "apply a linear layer")[1];
   const rows = reshape(x, [-1, xs.at(-1)!]); // [N, in]
   return reshape(matMul(rows, w), [...xs.slice(0, -1), out]); // [..., out]
+}
+
+/**
+ * `residual + x·W + b` over the last axis (a residual connection around a linear layer): x
+ * [..., in], W [in, out], b [out], residual [..., out]. The two adds are one `BiasResidual` op:
+ * the same bits as `add(residual, linear(x, w, b))`, in one pass on the native engine.
+ */
+export function linearResidual(residual: Value, x: Value, w: Value, b: Value): Value {
+  return biasResidual(residual, product(x, w), b);
 }
 
 /**

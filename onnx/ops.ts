@@ -13,6 +13,7 @@ import {
   ADAMW,
   BIAS_ATTENTION,
   BIAS_ATTENTION_GRAD,
+  BIAS_RESIDUAL,
   COLUMN_SUMS,
   CONV1D_IM2COL,
   CUSTOM_DOMAIN,
@@ -76,7 +77,8 @@ export type PrimitiveOp =
   | "AdamW"
   | "RowLayerNorm"
   | "MaskedCrossEntropy"
-  | "MaskedCrossEntropyGrad";
+  | "MaskedCrossEntropyGrad"
+  | "BiasResidual";
 
 /** A value, or a number turned into a scalar constant of the other operand's dtype. */
 export type Operand = Value | number;
@@ -925,6 +927,35 @@ export function maskedCrossEntropyGrad(
     "MaskedCrossEntropyGrad",
     [dLoss, logits, targets, mask],
     [{ dtype: logits.dtype, shape: logits.shape }],
+    {},
+    CUSTOM_DOMAIN,
+  )[0];
+}
+
+/**
+ * `BiasResidual` (custom domain, `onnx/functions.ts`): x + (y + b), a residual connection around
+ * a linear layer whose product is y; x and y [..., C], b [C]. The same bits as
+ * `add(x, add(y, b))`, in one pass on the native engine.
+ */
+export function biasResidual(x: Value, y: Value, b: Value): Value {
+  const action = "apply BiasResidual";
+  const xs = staticShape(x, action);
+  if (
+    staticShape(y, action).join() !== xs.join() ||
+    staticShape(b, action).join() !== String(xs.at(-1)) ||
+    y.dtype !== x.dtype || b.dtype !== x.dtype
+  ) {
+    throw new TypeError(
+      `Cannot ${action} as y must be x's shape [${xs}] and b [${xs.at(-1)}], all of one dtype: ` +
+        `current y [${y.shape}] ${y.dtype}, b [${b.shape}] ${b.dtype}, x ${x.dtype}`,
+    );
+  }
+  const g = x.graph;
+  g.useFunction(BIAS_RESIDUAL);
+  return g.node(
+    "BiasResidual",
+    [x, y, b],
+    [{ dtype: x.dtype, shape: x.shape }],
     {},
     CUSTOM_DOMAIN,
   )[0];
