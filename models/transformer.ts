@@ -27,8 +27,8 @@
  */
 import type { Prng } from "../fixtures/prng.ts";
 import { staticShape, type Value } from "../onnx/graph.ts";
-import { add, gelu, matMul, reshape, rowLayerNorm, slice, transpose } from "../onnx/ops.ts";
-import { embedding, linear, linearResidual } from "../onnx/nn.ts";
+import { add, matMul, reshape, rowLayerNorm, slice, transpose } from "../onnx/ops.ts";
+import { embedding, linearGelu, linearResidual } from "../onnx/nn.ts";
 import {
   drawParams,
   type ParamLayout,
@@ -262,7 +262,7 @@ function block(p: Record<string, Value>, l: number, x: Value, opts: AttentionOpt
   };
   x = causalSelfAttention(a, attn, opts, x); // x + attn(a): [B, T, C]
   const m = rowLayerNorm(x, p[`${h}.ln2.g`], p[`${h}.ln2.b`]); // [B, T, C]
-  const hidden = gelu(linear(m, p[`${h}.mlp.fc.w`], p[`${h}.mlp.fc.b`])); // [B, T, M]
+  const hidden = linearGelu(m, p[`${h}.mlp.fc.w`], p[`${h}.mlp.fc.b`]); // [B, T, M]
   return linearResidual(x, hidden, p[`${h}.mlp.proj.w`], p[`${h}.mlp.proj.b`]); // [B, T, C]
 }
 

@@ -16,6 +16,7 @@
 //   AdamW(P, M, V, G, Mask, 9 scalars) -> (P1, M1, V1): one AdamW step on flat vectors, with
 //     the same bits as its ONNX definition (see below).
 //   BiasResidual(X, Y, B) -> X + (Y + B), a residual around a linear layer (same bits as 2 Adds).
+//   BiasGelu(X, B) -> (Y, Slope): GELU(X + B), exact (erf) form, and GELU'(X + B) (see below).
 //   MaskedCrossEntropy(Logits [..., V], Targets int32 [...], Mask [...]) -> Loss []: the mean
 //     negative log-likelihood Σ Mask·(−log softmax(Logits)[target]) / Σ Mask, and
 //     MaskedCrossEntropyGrad(dLoss, Logits, Targets, Mask) -> dLogits, its gradient (see below).
@@ -304,9 +305,9 @@ constexpr float kErfcQ[11] = {
     0.5168995401022985f, -0.245580036275335f,   0.0453513366235701f,
 };
 
-// GELU'(x) = Phi(x) + x·phi(x); z = x/√2 so that e^(−z²) = e^(−x²/2) serves both.
+// Phi(x) and phi(x) of the standard normal; z = x/√2 so that e^(−z²) = e^(−x²/2) serves both.
 template <typename V>
-CB_INLINE V GeluDerivative(const V& x) {
+CB_INLINE void NormalCdfPdf(const V& x, V* cdf, V* pdf) {
   const V zero = Splat<V>(0.0f);
   const V z = x * 0.707106781f;
   const V a = z < zero ? -z : z;
@@ -315,10 +316,22 @@ CB_INLINE V GeluDerivative(const V& x) {
   for (int i = 9; i >= 0; --i) q = q * t + kErfcQ[i];
   const V e = Exp(-(z * z));
   const V erfc_a = t * q * e;
-  const V cdf = z >= zero ? 1.0f - 0.5f * erfc_a : 0.5f * erfc_a;
-  const V pdf = e * 0.398942280f;  // 1/√(2π)
+  *cdf = z >= zero ? 1.0f - 0.5f * erfc_a : 0.5f * erfc_a;
+  *pdf = e * 0.398942280f;  // 1/√(2π)
+}
+
+// GELU'(x) = Phi(x) + x·phi(x) from Phi and phi.
+template <typename V>
+CB_INLINE V GeluSlope(const V& x, const V& cdf, const V& pdf) {
   // At x = ±inf, pdf is 0 and x·pdf would be NaN: the limit is 0.
-  return cdf + (pdf == zero ? zero : x * pdf);
+  return cdf + (pdf == Splat<V>(0.0f) ? Splat<V>(0.0f) : x * pdf);
+}
+
+template <typename V>
+CB_INLINE V GeluDerivative(const V& x) {
+  V cdf, pdf;
+  NormalCdfPdf(x, &cdf, &pdf);
+  return GeluSlope(x, cdf, pdf);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -2245,6 +2258,70 @@ OrtStatus* ComputeBiasResidual(OrtKernelContext* ctx, Simd simd) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// BiasGelu(X [..., M], B [M]) -> (Y, Slope): t = X + B (float32, as Add rounds it), Y = t·Φ(t)
+// and Slope = Φ(t) + t·φ(t), Φ and φ as GeluGrad computes them (NormalCdfPdf), so that
+// dY·Slope has GeluGrad's bits. Y is within ~2 ulp of GELU(t) (Φ from erfc: accurate in the
+// negative tail too).
+
+struct BiasGeluJob {
+  Blocks blocks;  // rows
+  int64_t n = 0;  // M
+  const float* x = nullptr;
+  const float* b = nullptr;
+  float* y = nullptr;
+  float* slope = nullptr;
+};
+
+template <typename V>
+CB_INLINE void BiasGeluRows(const BiasGeluJob& job, int64_t r0, int64_t r1) {
+  constexpr int64_t W = sizeof(V) / sizeof(float);
+  const int64_t n = job.n;
+  auto one = [&](const V& t, float* y, float* slope, int64_t count) {
+    V cdf, pdf;
+    NormalCdfPdf(t, &cdf, &pdf);
+    const V gelu = t * cdf;
+    const V d = GeluSlope(t, cdf, pdf);
+    if (count == W) {
+      Store(y, gelu);
+      Store(slope, d);
+    } else {
+      StoreTail(y, count, gelu);
+      StoreTail(slope, count, d);
+    }
+  };
+  for (int64_t r = r0; r < r1; ++r) {
+    const int64_t o = r * n;
+    int64_t j = 0;
+    for (; j + W <= n; j += W) {
+      one(Load<V>(job.x + o + j) + Load<V>(job.b + j), job.y + o + j, job.slope + o + j, W);
+    }
+    if (j < n) {
+      const V t = LoadTail<V>(job.x + o + j, n - j, 0.0f) + LoadTail<V>(job.b + j, n - j, 0.0f);
+      one(t, job.y + o + j, job.slope + o + j, n - j);
+    }
+  }
+}
+
+CB_RANGE_AT_EVERY_WIDTH(BiasGeluRows, BiasGeluJob, BiasGeluRows)
+
+OrtStatus* ComputeBiasGelu(OrtKernelContext* ctx, Simd simd) {
+  Shape xs, bs;
+  BiasGeluJob job;
+  CB_RETURN_IF_ERROR(GetInputData(ctx, 0, "X", &xs, &job.x));
+  CB_RETURN_IF_ERROR(GetInputData(ctx, 1, "B", &bs, &job.b));
+  if (xs.rank < 1 || bs.rank != 1 || bs.dims[0] != xs.dims[xs.rank - 1]) {
+    return Error("Cannot run BiasGelu as B " + ShapeString(bs) +
+                 " must be the last dimension of X " + ShapeString(xs));
+  }
+  CB_RETURN_IF_ERROR(MakeOutputAt(ctx, 0, xs, &job.y));
+  CB_RETURN_IF_ERROR(MakeOutputAt(ctx, 1, xs, &job.slope));
+  job.n = xs.dims[xs.rank - 1];
+  if (job.n == 0) return nullptr;
+  job.blocks = {LeadingRows(xs), RowsPerBlock(job.n), simd};
+  return RunBlocks<BiasGeluJob, BiasGeluRowsSse2, BiasGeluRowsAvx2, BiasGeluRowsAvx512>(ctx, &job);
+}
+
+// ---------------------------------------------------------------------------------------------
 // OrtCustomOp plumbing. A kernel is just the op code; ORT passes it back to Compute.
 
 struct OpDef {
@@ -2317,6 +2394,8 @@ OrtStatus* KernelComputeV2(void* kernel, OrtKernelContext* ctx) {
       return ComputeCrossEntropyGrad(ctx, k.simd);
     case 11:
       return ComputeBiasResidual(ctx, k.simd);
+    case 12:
+      return ComputeBiasGelu(ctx, k.simd);
     default:
       return ComputeAttention(ctx, k.def->code == 4, k.simd);
   }
@@ -2366,6 +2445,7 @@ const OpDef kOps[] = {
     {MakeOp(), "MaskedCrossEntropy", 9, 3, 1, 0b010},
     {MakeOp(), "MaskedCrossEntropyGrad", 10, 4, 1, 0b0100},
     {MakeOp(), "BiasResidual", 11, 3, 1},
+    {MakeOp(), "BiasGelu", 12, 2, 2},
 };
 
 constexpr const char* kDomain = "ai.claimbench";

@@ -154,11 +154,6 @@ export const BIAS_ATTENTION_GRAD: FunctionData = {
   ],
 };
 
-const scalarLike = (name: string, value: number): NodeData[] => [
-  node("Constant", [], [`${name}F`], { value_float: { kind: "float", value } }),
-  node("CastLike", [`${name}F`, "X"], [name]),
-];
-
 /**
  * `GeluGrad(dY, X) → dX`: the gradient of the exact (erf) GELU, dX = dY·(Φ(x) + x·φ(x)) with
  * Φ(x) = ½(1 + erf(x/√2)) and φ(x) = e^(−x²/2)/√(2π): node for node the composition the Gelu
@@ -172,23 +167,55 @@ export const GELU_GRAD: FunctionData = {
   inputs: ["dY", "X"],
   outputs: ["dX"],
   opsets: { "": 21 },
-  nodes: [
-    ...scalarLike("InvSqrt2", Math.SQRT1_2),
-    ...scalarLike("One", 1),
-    ...scalarLike("Half", 0.5),
-    ...scalarLike("MinusHalf", -0.5),
-    ...scalarLike("InvSqrt2Pi", 1 / Math.sqrt(2 * Math.PI)),
-    node("Mul", ["X", "InvSqrt2"], ["Z"]),
+  nodes: [...geluSlope("X"), node("Mul", ["dY", "Slope"], ["dX"])],
+};
+
+/**
+ * Slope = GELU'(x) = Φ(x) + x·φ(x) of the value named `x`, node for node (constants as float32,
+ * cast to x's type).
+ */
+function geluSlope(x: string): NodeData[] {
+  const like = (name: string, value: number): NodeData[] => [
+    node("Constant", [], [`${name}F`], { value_float: { kind: "float", value } }),
+    node("CastLike", [`${name}F`, x], [name]),
+  ];
+  return [
+    ...like("InvSqrt2", Math.SQRT1_2),
+    ...like("One", 1),
+    ...like("Half", 0.5),
+    ...like("MinusHalf", -0.5),
+    ...like("InvSqrt2Pi", 1 / Math.sqrt(2 * Math.PI)),
+    node("Mul", [x, "InvSqrt2"], ["Z"]),
     node("Erf", ["Z"], ["ErfZ"]),
     node("Add", ["ErfZ", "One"], ["ErfZ1"]),
     node("Mul", ["ErfZ1", "Half"], ["Cdf"]),
-    node("Mul", ["X", "X"], ["X2"]),
+    node("Mul", [x, x], ["X2"]),
     node("Mul", ["X2", "MinusHalf"], ["E"]),
     node("Exp", ["E"], ["ExpE"]),
     node("Mul", ["ExpE", "InvSqrt2Pi"], ["Pdf"]),
-    node("Mul", ["X", "Pdf"], ["XPdf"]),
+    node("Mul", [x, "Pdf"], ["XPdf"]),
     node("Add", ["Cdf", "XPdf"], ["Slope"]),
-    node("Mul", ["dY", "Slope"], ["dX"]),
+  ];
+}
+
+/**
+ * `BiasGelu(X, B) → (Y, Slope)`: a linear layer's bias and the exact GELU after it, T = X + B
+ * (X [..., M], B [M]), Y = GELU(T) = ½·T·(1 + erf(T/√2)), and Slope = GELU'(T), the factor
+ * its gradient multiplies dY by (computed here, where T's erf is at hand, rather than again in
+ * the backward pass). The definition is Add then Gelu, as the models emitted before the op
+ * existed, and the nodes of {@linkcode GELU_GRAD} but the last for Slope, so ONNX Runtime
+ * computes the bits it did (dY·Slope is GeluGrad's dX); a native kernel does it in one pass.
+ */
+export const BIAS_GELU: FunctionData = {
+  name: "BiasGelu",
+  domain: CUSTOM_DOMAIN,
+  inputs: ["X", "B"],
+  outputs: ["Y", "Slope"],
+  opsets: { "": 21 },
+  nodes: [
+    node("Add", ["X", "B"], ["T"]),
+    node("Gelu", ["T"], ["Y"], { approximate: { kind: "string", value: "none" } }),
+    ...geluSlope("T"),
   ],
 };
 

@@ -263,6 +263,12 @@ export const GRADIENTS: Record<PrimitiveOp, GradRule> = {
   Relu: ({ node, dy }) => [where(greater(ins(node)[0], 0), dy, 0)],
   // GELU'(x) = Φ(x) + x·φ(x), Φ(x) = ½(1 + erf(x/√2)), φ(x) = e^(−x²/2)/√(2π)
   Gelu: ({ node, dy }) => [geluGrad(dy, ins(node)[0])],
+  // dT = dY·GELU'(T), T = X + B: the node's second output holds GELU'(T).
+  BiasGelu: ({ node, dy, dys }) => {
+    if (dys[1]) throw new TypeError("Cannot differentiate through BiasGelu's Slope output");
+    const dt = mul(dy, node.outputs[1]);
+    return [dt, dt];
+  },
   GeluGrad: () => {
     throw new TypeError("Cannot differentiate GeluGrad: no second-order rule");
   },

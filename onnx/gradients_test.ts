@@ -205,6 +205,13 @@ const CASES: Record<op.PrimitiveOp, GradCheckCase | GradCheckCase[] | "not diffe
     inputs: [{ shape: [4, 3] }],
     build: ([x]) => op.mul(op.columnSums(x), x.graph.constant([1, -2, 3], [1, 3], "float64")),
   },
+  // ORT's Gelu is float32 only.
+  BiasGelu: {
+    dtype: "float32",
+    tolerance: F32,
+    inputs: [{ shape: [2, 3] }, { shape: [3] }],
+    build: ([x, b]) => op.biasGelu(op.mul(x, 2), b),
+  },
   BiasResidual: {
     dtype: "float64",
     inputs: [{ shape: [2, 3, 4] }, { shape: [2, 3, 4] }, { shape: [4] }],

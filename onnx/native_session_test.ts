@@ -7,6 +7,7 @@ import { nativeOrtVersion, NativeSession, type NativeTensor } from "./native_ses
 import {
   adamW,
   add,
+  biasGelu,
   biasResidual,
   columnSums,
   layerNormGrad,
@@ -234,6 +235,64 @@ Deno.test("GeluGrad matches float64 dY ⊙ (Φ(x) + x·φ(x)), tails and ±0 inc
   let e = 0;
   for (let i = 0; i < x.length; i++) e = Math.max(e, Math.abs(dx[i] - want[i]) / Math.abs(dy[i]));
   assert(e < 4e-7, `max error ${e}`);
+});
+
+Deno.test("BiasGelu matches float64 GELU(x + b); its slope has GeluGrad's bits, at every width", () => {
+  const prng = new Prng(21);
+  // 256 columns: the transformer's MLP; 37: tails at every width.
+  for (const [rows, cols] of [[300, 256], [50, 37]]) {
+    const x = normal(prng, rows * cols, 3);
+    x.set([0, -0, 6, -6, 9.5, -9.5, 40, -40], 0);
+    const b = normal(prng, cols, 0.3);
+    b.fill(0, 0, 8);
+    const g = new Graph("bias_gelu");
+    const y = biasGelu(g.input("x", "float32", [rows, cols]), g.input("b", "float32", [cols]));
+    g.output(y, "y");
+    g.output(g.nodes.find((n) => n.outputs[0] === y)!.outputs[1], "slope");
+    const model = g.toModel();
+    const feeds: Record<string, NativeTensor> = {
+      x: { data: x, dims: [rows, cols] },
+      b: { data: b, dims: [cols] },
+    };
+    const run = (threads: number, simd?: Simd) => {
+      const s = openNative(model, threads, simd);
+      try {
+        const out = s.run(feeds);
+        return [out.y.data, out.slope.data] as Float32Array[];
+      } finally {
+        s.close();
+      }
+    };
+    const [gotY, gotSlope] = run(1);
+    const t = Float32Array.from(x, (v, i) => v + b[i % cols]); // X + B rounded, as Add does
+    const wantY = Float64Array.from(t, (v) => 0.5 * v * (1 + erf(v / Math.SQRT2)));
+    // Error in Φ(t) = Y/t: float32's z = t/√2 makes e^(−z²), and so Y, relatively inexact in the
+    // far negative tail (as ORT's erf of the same z), where Y itself is below 1e-7·|t|.
+    let e = 0;
+    for (let i = 0; i < t.length; i++) {
+      if (t[i] !== 0) e = Math.max(e, Math.abs(gotY[i] - wantY[i]) / Math.abs(t[i]));
+      else assert(Object.is(gotY[i], t[i]), `GELU(${t[i]}) = ${gotY[i]}`);
+    }
+    assert(e < 3e-7, `Y [${rows}, ${cols}]: ${e}`);
+    const ones = new Float32Array(rows * cols).fill(1);
+    const slope = runOp("GeluGrad", { data: ones, dims: [rows, cols] }, {
+      data: t,
+      dims: [rows, cols],
+    });
+    assertEquals(
+      gotSlope.findIndex((v, i) => !Object.is(v, slope[i])),
+      -1,
+      "slope = GeluGrad(1, t)",
+    );
+    for (const [threads, simd] of THREADS_AND_WIDTHS.slice(1)) {
+      const [y2, s2] = run(threads, simd);
+      const first = [y2, s2].map((a, k) =>
+        a.findIndex((v, i) => !Object.is(v, [gotY, gotSlope][k][i]))
+      );
+      assertEquals(first, [-1, -1], `[${rows}, ${cols}] ${threads} ${simd ?? ""}`);
+    }
+    assert(ranNative(model, feeds, "BiasGelu"), "the native kernel ran, not the definition");
+  }
 });
 
 Deno.test("native ops give byte-identical outputs on 1 and 2 threads, at every vector width", () => {

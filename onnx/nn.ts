@@ -6,6 +6,7 @@
 import { staticShape, type Value } from "./graph.ts";
 import {
   add,
+  biasGelu,
   biasResidual,
   conv1dIm2col,
   type Conv1dOptions,
@@ -52,6 +53,15 @@ function product(x: Value, w: Value): Value {
  */
 export function linearResidual(residual: Value, x: Value, w: Value, b: Value): Value {
   return biasResidual(residual, product(x, w), b);
+}
+
+/**
+ * `GELU(x·W + b)` (exact GELU) over the last axis: x [..., in], W [in, out], b [out]. The bias
+ * and the GELU are one `BiasGelu` op, which also keeps GELU' for the gradient: the same bits as
+ * `gelu(linear(x, w, b))` on the portable engine, one pass each way on the native one.
+ */
+export function linearGelu(x: Value, w: Value, b: Value): Value {
+  return biasGelu(product(x, w), b);
 }
 
 /**

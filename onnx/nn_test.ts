@@ -4,7 +4,7 @@ import { gradCheck } from "./gradcheck.ts";
 import { conv1d, crossEntropy, layerNorm, linear } from "./nn.ts";
 import { Graph, type Value } from "./graph.ts";
 import { gradients } from "./autodiff.ts";
-import { div, logSoftmax, mul, neg, oneHot, reduceSum } from "./ops.ts";
+import { add, biasGelu, div, gelu, logSoftmax, mul, neg, oneHot, reduceSum } from "./ops.ts";
 import { Session, tensor } from "./runtime.ts";
 
 function rng(seed: number): () => number {
@@ -130,4 +130,37 @@ Deno.test("crossEntropy with a mask names what is wrong with its inputs", () => 
     TypeError,
     "targets [2,3] float32",
   );
+});
+
+Deno.test("BiasGelu's portable definition gives gelu(add(x, b))'s bits, gradients too", async () => {
+  const prng = new Prng(5);
+  const [rows, cols] = [3072, 256]; // the transformer bench's MLP
+  const x = Float32Array.from({ length: rows * cols }, () => 2 * prng.normal());
+  const b = Float32Array.from({ length: cols }, () => 0.3 * prng.normal());
+  const w = Float32Array.from({ length: rows * cols }, () => prng.normal());
+  const outputs: Float32Array[][] = [];
+  for (const f of [(x: Value, b: Value) => gelu(add(x, b)), biasGelu]) {
+    const g = new Graph("bias_gelu");
+    const xi = g.input("x", "float32", [rows, cols]);
+    const bi = g.input("b", "float32", [cols]);
+    const y = f(xi, bi);
+    // A weighted sum, so that dY differs per element.
+    const loss = reduceSum(mul(y, g.input("w", "float32", [rows, cols])));
+    const [dx, db] = gradients(loss, [xi, bi]);
+    g.output(y, "y");
+    g.output(dx, "dx");
+    g.output(db, "db");
+    const s = await Session.create(g.toModel(), { threads: 2 });
+    const out = await s.run({
+      x: tensor("float32", x, [rows, cols]),
+      b: tensor("float32", b, [cols]),
+      w: tensor("float32", w, [rows, cols]),
+    });
+    outputs.push(["y", "dx", "db"].map((k) => out[k].data as Float32Array));
+    await s.release();
+  }
+  ["y", "dx", "db"].forEach((k, i) => {
+    const [want, got] = [outputs[0][i], outputs[1][i]];
+    assertEquals(got.findIndex((v, j) => !Object.is(v, want[j])), -1, `${k}: first difference`);
+  });
 });

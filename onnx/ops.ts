@@ -13,6 +13,7 @@ import {
   ADAMW,
   BIAS_ATTENTION,
   BIAS_ATTENTION_GRAD,
+  BIAS_GELU,
   BIAS_RESIDUAL,
   COLUMN_SUMS,
   CONV1D_IM2COL,
@@ -78,7 +79,8 @@ export type PrimitiveOp =
   | "RowLayerNorm"
   | "MaskedCrossEntropy"
   | "MaskedCrossEntropyGrad"
-  | "BiasResidual";
+  | "BiasResidual"
+  | "BiasGelu";
 
 /** A value, or a number turned into a scalar constant of the other operand's dtype. */
 export type Operand = Value | number;
@@ -234,6 +236,24 @@ export function geluGrad(dy: Value, x: Value): Value {
   const g = x.graph;
   g.useFunction(GELU_GRAD);
   return g.node("GeluGrad", [dy, x], [{ dtype: x.dtype, shape: x.shape }], {}, CUSTOM_DOMAIN)[0];
+}
+/**
+ * `BiasGelu` (custom domain, `onnx/functions.ts`): GELU(x + b), exact (erf) form, for x [..., M]
+ * and b [M]. The node's second output is GELU'(x + b), which its gradient uses; the same bits as
+ * `gelu(add(x, b))` and its gradient on the portable engine.
+ */
+export function biasGelu(x: Value, b: Value): Value {
+  const xs = staticShape(x, "apply BiasGelu");
+  if (staticShape(b, "apply BiasGelu").join() !== String(xs.at(-1)) || b.dtype !== x.dtype) {
+    throw new TypeError(
+      `Cannot apply BiasGelu as b must be [${xs.at(-1)}] of x's dtype ${x.dtype}: current ` +
+        `value is [${b.shape}] ${b.dtype}`,
+    );
+  }
+  const g = x.graph;
+  g.useFunction(BIAS_GELU);
+  const out = { dtype: x.dtype, shape: x.shape };
+  return g.node("BiasGelu", [x, b], [out, out], {}, CUSTOM_DOMAIN)[0];
 }
 /** `Identity`. */
 export function identity(x: Value): Value {
