@@ -17,6 +17,7 @@
 //     the same bits as its ONNX definition (see below).
 //   BiasResidual(X, Y, B) -> X + (Y + B), a residual around a linear layer (same bits as 2 Adds).
 //   BiasGelu(X, B) -> (Y, Slope): GELU(X + B), exact (erf) form, and GELU'(X + B) (see below).
+//   SumOfSquares(G [N]) -> Σ g², the train step's squared gradient norm (see below).
 //   MaskedCrossEntropy(Logits [..., V], Targets int32 [...], Mask [...]) -> Loss []: the mean
 //     negative log-likelihood Σ Mask·(−log softmax(Logits)[target]) / Σ Mask, and
 //     MaskedCrossEntropyGrad(dLoss, Logits, Targets, Mask) -> dLogits, its gradient (see below).
@@ -2322,6 +2323,54 @@ OrtStatus* ComputeBiasGelu(OrtKernelContext* ctx, Simd simd) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// SumOfSquares(G [N]) -> S []: Σ g² (float products, as Mul rounds them, summed in double by
+// position mod 4 as the row kernels sum), rounded to float once. One pass on one thread: the
+// train step's ~1e5 gradients take a few tens of µs, less than the pool's hand-off would save.
+
+struct SquaresJob {
+  Blocks blocks;  // one block: the whole vector
+  const float* g = nullptr;
+  double* sum = nullptr;
+};
+
+template <typename V>
+CB_INLINE void SquaresRange(const SquaresJob& job, int64_t i0, int64_t i1) {
+  constexpr int64_t W = sizeof(V) / sizeof(float);
+  D4 acc = {};
+  int64_t j = i0;
+  for (; j + W <= i1; j += W) {
+    const V v = Load<V>(job.g + j);
+    Accumulate(acc, v * v);
+  }
+  if (j < i1) {
+    const V v = LoadTail<V>(job.g + j, i1 - j, 0.0f);
+    Accumulate(acc, v * v);
+  }
+  *job.sum = SumLanes(acc);
+}
+
+CB_RANGE_AT_EVERY_WIDTH(SquaresRange, SquaresJob, SquaresRange)
+
+OrtStatus* ComputeSumOfSquares(OrtKernelContext* ctx, Simd simd) {
+  Shape gs;
+  SquaresJob job;
+  CB_RETURN_IF_ERROR(GetInputData(ctx, 0, "G", &gs, &job.g));
+  if (gs.rank != 1) {
+    return Error("Cannot run SumOfSquares as G must be a vector: current shape is " +
+                 ShapeString(gs));
+  }
+  float* s = nullptr;
+  CB_RETURN_IF_ERROR(MakeOutputAt(ctx, 0, Shape{}, &s));
+  double sum = 0.0;
+  job.sum = &sum;
+  job.blocks = {gs.dims[0], gs.dims[0] > 0 ? gs.dims[0] : 1, simd};
+  CB_RETURN_IF_ERROR(
+      (RunBlocks<SquaresJob, SquaresRangeSse2, SquaresRangeAvx2, SquaresRangeAvx512>(ctx, &job)));
+  *s = static_cast<float>(sum);
+  return nullptr;
+}
+
+// ---------------------------------------------------------------------------------------------
 // OrtCustomOp plumbing. A kernel is just the op code; ORT passes it back to Compute.
 
 struct OpDef {
@@ -2396,6 +2445,8 @@ OrtStatus* KernelComputeV2(void* kernel, OrtKernelContext* ctx) {
       return ComputeBiasResidual(ctx, k.simd);
     case 12:
       return ComputeBiasGelu(ctx, k.simd);
+    case 13:
+      return ComputeSumOfSquares(ctx, k.simd);
     default:
       return ComputeAttention(ctx, k.def->code == 4, k.simd);
   }
@@ -2446,6 +2497,7 @@ const OpDef kOps[] = {
     {MakeOp(), "MaskedCrossEntropyGrad", 10, 4, 1, 0b0100},
     {MakeOp(), "BiasResidual", 11, 3, 1},
     {MakeOp(), "BiasGelu", 12, 2, 2},
+    {MakeOp(), "SumOfSquares", 13, 1, 1},
 };
 
 constexpr const char* kDomain = "ai.claimbench";

@@ -425,6 +425,52 @@ export const BIAS_RESIDUAL: FunctionData = {
 };
 
 /**
+ * `SumOfSquares(G) → S`: Σ g² over a flat vector G [N] that holds several tensors one after
+ * another (`sizes` elements each, e.g. a train step's gradients), as the sum over the tensors, in
+ * order, of each one's ReduceSum of its squares: node for node how the train step summed its
+ * gradients' squares for the clipping norm before the op existed, so ONNX Runtime computes the
+ * same bits (a tensor's ReduceSum over all its axes equals that of its flat copy here). The
+ * definition depends on `sizes`, so each graph carries its own; the native kernel sums G in one
+ * pass.
+ */
+export function sumOfSquaresFunction(sizes: readonly number[]): FunctionData {
+  if (sizes.length === 0 || sizes.some((n) => !Number.isInteger(n) || n < 1)) {
+    throw new RangeError(
+      `Cannot define SumOfSquares as sizes must be positive integers: current value is [${sizes}]`,
+    );
+  }
+  const parts = sizes.map((_, i) => `P${i}`);
+  const nodes: NodeData[] = [
+    node("Constant", [], ["Sizes"], { value: int64(...sizes) }),
+    node("Constant", [], ["Axis0"], { value: int64(0) }),
+    sizes.length > 1
+      ? node("Split", ["G", "Sizes"], parts, { axis: { kind: "int", value: 0 } })
+      : node("Identity", ["G"], ["P0"]),
+  ];
+  parts.forEach((p, i) => {
+    nodes.push(node("Mul", [p, p], [`Q${i}`]));
+    nodes.push(
+      node("ReduceSum", [`Q${i}`, "Axis0"], [`S${i}`], { keepdims: { kind: "int", value: 0 } }),
+    );
+  });
+  let total = "S0";
+  for (let i = 1; i < sizes.length; i++) {
+    const next = i === sizes.length - 1 ? "S" : `A${i}`;
+    nodes.push(node("Add", [total, `S${i}`], [next]));
+    total = next;
+  }
+  if (sizes.length === 1) nodes.push(node("Identity", ["S0"], ["S"]));
+  return {
+    name: "SumOfSquares",
+    domain: CUSTOM_DOMAIN,
+    inputs: ["G"],
+    outputs: ["S"],
+    opsets: { "": 21 },
+    nodes,
+  };
+}
+
+/**
  * `RowLayerNorm(X, Scale, B) → (Y, Mean, InvStd)`: LayerNormalization over the last axis with
  * ε = 1e-5, the transformer's: its definition is that one standard node (so ORT runs the bits
  * it always did), and the native kernel normalises each row in one pass.

@@ -385,6 +385,8 @@ export const GRADIENTS: Record<PrimitiveOp, GradRule> = {
     }
     return [biasAttentionGrad(dy, qkv, bias, scale), null, null];
   },
+  // d Σ g² = 2g·dS
+  SumOfSquares: ({ node, dy }) => [mul(ins(node)[0], mul(dy, 2))],
   // The driver sums dY over the rows for B.
   BiasResidual: ({ dy }) => [dy, dy, dy],
   MaskedCrossEntropy: ({ node, dy, needs }) => {

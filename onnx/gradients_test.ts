@@ -205,6 +205,11 @@ const CASES: Record<op.PrimitiveOp, GradCheckCase | GradCheckCase[] | "not diffe
     inputs: [{ shape: [4, 3] }],
     build: ([x]) => op.mul(op.columnSums(x), x.graph.constant([1, -2, 3], [1, 3], "float64")),
   },
+  SumOfSquares: {
+    dtype: "float64",
+    inputs: [{ shape: [7] }],
+    build: ([g]) => op.sumOfSquares(g, [2, 4, 1]),
+  },
   // ORT's Gelu is float32 only.
   BiasGelu: {
     dtype: "float32",

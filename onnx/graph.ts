@@ -245,10 +245,16 @@ export class Graph {
   /**
    * Registers a model-local function (the portable definition of a custom-domain op); nodes of
    * that op may then be added with {@linkcode node}. Registering the same function twice is a
-   * no-op.
+   * no-op; registering a different body under the same name is a TypeError (a graph holds one
+   * definition per op).
    */
   useFunction(f: FunctionData): void {
-    this.#functions.set(`${f.domain}:${f.name}`, f);
+    const key = `${f.domain}:${f.name}`;
+    const known = this.#functions.get(key);
+    if (known && known !== f && JSON.stringify(known) !== JSON.stringify(f)) {
+      throw new TypeError(`Cannot define ${key} twice in graph ${this.name} with different bodies`);
+    }
+    this.#functions.set(key, f);
   }
 
   /** Marks `v` as a graph output under `name` (an Identity node renames it when needed). */

@@ -18,6 +18,7 @@ import {
   reduceSum,
   rowLayerNorm,
   softmax,
+  sumOfSquares,
   tanh,
 } from "./ops.ts";
 import { ortVersion, Session, tensor } from "./runtime.ts";
@@ -292,6 +293,33 @@ Deno.test("BiasGelu matches float64 GELU(x + b); its slope has GeluGrad's bits, 
       assertEquals(first, [-1, -1], `[${rows}, ${cols}] ${threads} ${simd ?? ""}`);
     }
     assert(ranNative(model, feeds, "BiasGelu"), "the native kernel ran, not the definition");
+  }
+});
+
+Deno.test("SumOfSquares matches float64 Σ g², at every width and thread count", () => {
+  const prng = new Prng(22);
+  // The bench transformer's gradient count; 37 leaves tails at every width.
+  for (const n of [103_936, 37]) {
+    const g = new Graph("sum_of_squares");
+    g.output(sumOfSquares(g.input("g", "float32", [n]), [n]), "s");
+    const model = g.toModel();
+    const data = normal(prng, n, 1e-2);
+    const feeds: Record<string, NativeTensor> = { g: { data, dims: [n] } };
+    const run = (threads: number, simd?: Simd) => {
+      const s = openNative(model, threads, simd);
+      try {
+        return (s.run(feeds).s.data as Float32Array)[0];
+      } finally {
+        s.close();
+      }
+    };
+    const got = run(1);
+    const want = data.reduce((a, v) => a + v * v, 0);
+    assert(Math.abs(got - want) / want < 1e-7, `${got} vs ${want}`);
+    for (const [threads, simd] of THREADS_AND_WIDTHS.slice(1)) {
+      assert(Object.is(run(threads, simd), got), `${n}: ${threads} ${simd ?? ""}`);
+    }
+    assert(ranNative(model, feeds, "SumOfSquares"), "the native kernel ran, not the definition");
   }
 });
 

@@ -23,6 +23,7 @@ import {
   MASKED_CROSS_ENTROPY,
   MASKED_CROSS_ENTROPY_GRAD,
   ROW_LAYER_NORM,
+  sumOfSquaresFunction,
 } from "./functions.ts";
 import { DATA_TYPE } from "./proto.ts";
 
@@ -80,7 +81,8 @@ export type PrimitiveOp =
   | "MaskedCrossEntropy"
   | "MaskedCrossEntropyGrad"
   | "BiasResidual"
-  | "BiasGelu";
+  | "BiasGelu"
+  | "SumOfSquares";
 
 /** A value, or a number turned into a scalar constant of the other operand's dtype. */
 export type Operand = Value | number;
@@ -979,4 +981,23 @@ export function biasResidual(x: Value, y: Value, b: Value): Value {
     {},
     CUSTOM_DOMAIN,
   )[0];
+}
+
+/**
+ * `SumOfSquares` (custom domain, `onnx/functions.ts`): Σ g² of a flat vector g [N] made of
+ * tensors of `sizes` elements one after another → scalar; on the portable engine the bits of
+ * summing each tensor's `reduceSum(mul(x, x))` in order. One per graph (its definition depends
+ * on `sizes`).
+ */
+export function sumOfSquares(g: Value, sizes: readonly number[]): Value {
+  const n = staticShape(g, "apply SumOfSquares");
+  const total = sizes.reduce((a, b) => a + b, 0);
+  if (n.length !== 1 || n[0] !== total) {
+    throw new TypeError(
+      `Cannot apply SumOfSquares as g must be a vector of ${total} elements (the sizes' sum): ` +
+        `current shape is [${n}]`,
+    );
+  }
+  g.graph.useFunction(sumOfSquaresFunction(sizes));
+  return g.graph.node("SumOfSquares", [g], [{ dtype: g.dtype, shape: [] }], {}, CUSTOM_DOMAIN)[0];
 }

@@ -17,11 +17,11 @@ import {
   min,
   mul,
   pow,
-  reduceSum,
   reshape,
   split,
   sqrt,
   sub,
+  sumOfSquares,
 } from "./ops.ts";
 
 /** A parameter's name and shape: all a forward graph needs to declare it as an input. */
@@ -174,9 +174,10 @@ export function buildTrainStep(spec: TrainStepSpec): Graph {
   const gr = flatGrads.length > 1 ? concat(flatGrads, 0) : flatGrads[0]; // [N]
 
   // Global-norm clipping as torch.nn.utils.clip_grad_norm_: scale = min(1, c/(‖g‖ + 1e-6)).
-  // Summed per parameter, in parameter order, so that the norm (and so every update) is
-  // bit-identical to the per-parameter update this replaced, and models trained by it stay valid.
-  const norm = sqrt(grads.map((x) => reduceSum(mul(x, x))).reduce((a, b) => add(a, b)));
+  // Summed per parameter, in parameter order (SumOfSquares' definition), so that the norm (and so
+  // every update) is bit-identical to the per-parameter update this replaced, and models trained
+  // by it stay valid; one op rather than ~80 nodes, with a native kernel.
+  const norm = sqrt(sumOfSquares(gr, sizes));
   const clipScale = opt.clipNorm === null
     ? g.scalar(1)
     : min(div(opt.clipNorm, add(norm, 1e-6)), 1);

@@ -1,5 +1,7 @@
 import { assertAlmostEquals, assertEquals, assertLess, assertThrows } from "@std/assert";
-import { mul, reduceSum, sub } from "./ops.ts";
+import { add, concat, mul, reduceSum, reshape, sub, sumOfSquares } from "./ops.ts";
+import { Graph } from "./graph.ts";
+import { Prng } from "../fixtures/prng.ts";
 import { buildTrainStep, flatParams, learningRate, type ParamSpec, unflatParams } from "./optim.ts";
 import { Session, tensor } from "./runtime.ts";
 
@@ -130,4 +132,39 @@ Deno.test("flatParams and unflatParams lay parameters out in order, and check si
   assertEquals(flat[0], 9);
   assertThrows(() => flatParams(params, () => Float32Array.of(1)), RangeError, "shape [2,2]");
   assertThrows(() => unflatParams(params, new Float32Array(6)), RangeError, "6 values");
+});
+
+Deno.test("SumOfSquares' portable definition gives the per-tensor sums' bits", async () => {
+  const prng = new Prng(8);
+  // A transformer's parameter shapes, in its order: matrices, vectors, an embedding.
+  const shapes = [[30, 64], [64], [64], [64, 192], [192], [64, 64], [64], [64, 256], [256], [
+    256,
+    64,
+  ], [64]];
+  const g = new Graph("sum_of_squares");
+  const tensors = shapes.map((s, i) => g.input(`t${i}`, "float32", s));
+  const sizes = shapes.map((s) => s.reduce((a, b) => a * b, 1));
+  // The train step's norm before the op: each tensor's Σ x², added in order.
+  g.output(tensors.map((x) => reduceSum(mul(x, x))).reduce((a, b) => add(a, b)), "want");
+  g.output(sumOfSquares(concat(tensors.map((x, i) => reshape(x, [sizes[i]])), 0), sizes), "got");
+  const s = await Session.create(g.toModel(), { threads: 2 });
+  const out = await s.run(Object.fromEntries(shapes.map((shape, i) => {
+    const n = sizes[i];
+    return [
+      `t${i}`,
+      tensor("float32", Float32Array.from({ length: n }, () => prng.normal()), shape),
+    ];
+  })));
+  await s.release();
+  assertEquals(out.got.data[0], out.want.data[0]);
+  assertThrows(
+    () => sumOfSquares(g.input("other", "float32", [5]), [2, 3]),
+    TypeError,
+    "Cannot define ai.claimbench:SumOfSquares twice",
+  );
+  assertThrows(
+    () => sumOfSquares(g.input("short", "float32", [4]), [2, 3]),
+    TypeError,
+    "5 elements",
+  );
 });
