@@ -17,6 +17,7 @@
 //     the same bits as its ONNX definition (see below).
 //   BiasResidual(X, Y, B) -> X + (Y + B), a residual around a linear layer (same bits as 2 Adds).
 //   BiasGelu(X, B) -> (Y, Slope): GELU(X + B), exact (erf) form, and GELU'(X + B) (see below).
+//   BiasGeluGrad(dY, Slope) -> (dY·Slope, its column sums): BiasGelu's gradient (see ColumnSums).
 //   SumOfSquares(G [N]) -> Σ g², the train step's squared gradient norm (see below).
 //   MaskedCrossEntropy(Logits [..., V], Targets int32 [...], Mask [...]) -> Loss []: the mean
 //     negative log-likelihood Σ Mask·(−log softmax(Logits)[target]) / Σ Mask, and
@@ -1852,6 +1853,10 @@ OrtStatus* ComputeRowLayerNorm(OrtKernelContext* ctx, Simd simd) {
 // ColumnSums(X [R, C]) -> Y [1, C]: y_c = Σ_r x_rc in float32, row after row, as ONNX Runtime's
 // ReduceSum over axis 0 adds them (the tests compare the bits). A task sums a block of columns;
 // within it, kColumnVectors vectors of columns advance row by row as independent add chains.
+//
+// BiasGeluGrad(dY [..., M], Slope [..., M]) -> (dX = dY·Slope, dB [M] = Σ_rows dX): the same
+// pass with each element first multiplied (float32, as Mul) and stored, so dX and dB have the
+// bits of Mul and then ColumnSums.
 
 constexpr int64_t kColumnVectors = 4;
 
@@ -1859,11 +1864,25 @@ struct ColumnJob {
   Blocks blocks;  // columns
   int64_t rows = 0;
   const float* x = nullptr;
+  const float* s = nullptr;  // BiasGeluGrad: the factor of each element; else null
+  float* prod = nullptr;     // BiasGeluGrad: x·s, [R, C]
   float* y = nullptr;
 };
 
-template <typename V>
-CB_INLINE void ColumnBlock(const ColumnJob& job, int64_t c0, int64_t c1) {
+// Row r's columns [c, c + W) of x, or of x·s (then stored into prod).
+template <typename V, bool kProduct>
+CB_INLINE V ColumnTerm(const ColumnJob& job, int64_t at) {
+  if constexpr (!kProduct) {
+    return Load<V>(job.x + at);
+  } else {
+    const V v = Load<V>(job.x + at) * Load<V>(job.s + at);
+    Store(job.prod + at, v);
+    return v;
+  }
+}
+
+template <typename V, bool kProduct>
+CB_INLINE void ColumnBlockOf(const ColumnJob& job, int64_t c0, int64_t c1) {
   constexpr int64_t W = sizeof(V) / sizeof(float);
   const int64_t R = job.rows, C = job.blocks.count;
   int64_t c = c0;
@@ -1871,22 +1890,36 @@ CB_INLINE void ColumnBlock(const ColumnJob& job, int64_t c0, int64_t c1) {
     V acc[kColumnVectors];
     for (int u = 0; u < kColumnVectors; ++u) acc[u] = Splat<V>(0.0f);
     for (int64_t r = 0; r < R; ++r) {
-      const float* row = job.x + r * C + c;
       #pragma GCC unroll 4
-      for (int u = 0; u < kColumnVectors; ++u) acc[u] = acc[u] + Load<V>(row + u * W);
+      for (int u = 0; u < kColumnVectors; ++u) {
+        acc[u] = acc[u] + ColumnTerm<V, kProduct>(job, r * C + c + u * W);
+      }
     }
     for (int u = 0; u < kColumnVectors; ++u) Store(job.y + c + u * W, acc[u]);
   }
   for (; c + W <= c1; c += W) {
     V acc = Splat<V>(0.0f);
-    for (int64_t r = 0; r < R; ++r) acc = acc + Load<V>(job.x + r * C + c);
+    for (int64_t r = 0; r < R; ++r) acc = acc + ColumnTerm<V, kProduct>(job, r * C + c);
     Store(job.y + c, acc);
   }
   for (; c < c1; ++c) {
     float acc = 0.0f;
-    for (int64_t r = 0; r < R; ++r) acc = acc + job.x[r * C + c];
+    for (int64_t r = 0; r < R; ++r) {
+      float v = job.x[r * C + c];
+      if constexpr (kProduct) {
+        v = v * job.s[r * C + c];
+        job.prod[r * C + c] = v;
+      }
+      acc = acc + v;
+    }
     job.y[c] = acc;
   }
+}
+
+template <typename V>
+CB_INLINE void ColumnBlock(const ColumnJob& job, int64_t c0, int64_t c1) {
+  if (job.s != nullptr) return ColumnBlockOf<V, true>(job, c0, c1);
+  ColumnBlockOf<V, false>(job, c0, c1);
 }
 
 CB_RANGE_AT_EVERY_WIDTH(ColumnBlock, ColumnJob, ColumnBlock)
@@ -1906,6 +1939,27 @@ OrtStatus* ComputeColumnSums(OrtKernelContext* ctx, Simd simd) {
   // 64 columns a block: a whole number of vectors at every width, and 1–4 blocks for the
   // transformer's biases (64 to 256 columns).
   job.blocks = {xs.dims[1], 64, simd};
+  return RunBlocks<ColumnJob, ColumnBlockSse2, ColumnBlockAvx2, ColumnBlockAvx512>(ctx, &job);
+}
+
+OrtStatus* ComputeBiasGeluGrad(OrtKernelContext* ctx, Simd simd) {
+  Shape ds, ss;
+  ColumnJob job;
+  CB_RETURN_IF_ERROR(GetInputData(ctx, 0, "dY", &ds, &job.x));
+  CB_RETURN_IF_ERROR(GetInputData(ctx, 1, "Slope", &ss, &job.s));
+  bool same = ds.rank >= 1 && ss.rank == ds.rank;
+  for (size_t i = 0; same && i < ds.rank; ++i) same = ss.dims[i] == ds.dims[i];
+  if (!same) {
+    return Error("Cannot run BiasGeluGrad as dY " + ShapeString(ds) + " and Slope " +
+                 ShapeString(ss) + " differ in shape");
+  }
+  Shape bs;
+  bs.rank = 1;
+  bs.dims[0] = ds.dims[ds.rank - 1];
+  CB_RETURN_IF_ERROR(MakeOutputAt(ctx, 0, ds, &job.prod));
+  CB_RETURN_IF_ERROR(MakeOutputAt(ctx, 1, bs, &job.y));
+  job.rows = LeadingRows(ds);
+  job.blocks = {bs.dims[0], 64, simd};  // as ColumnSums
   return RunBlocks<ColumnJob, ColumnBlockSse2, ColumnBlockAvx2, ColumnBlockAvx512>(ctx, &job);
 }
 
@@ -2447,6 +2501,8 @@ OrtStatus* KernelComputeV2(void* kernel, OrtKernelContext* ctx) {
       return ComputeBiasGelu(ctx, k.simd);
     case 13:
       return ComputeSumOfSquares(ctx, k.simd);
+    case 14:
+      return ComputeBiasGeluGrad(ctx, k.simd);
     default:
       return ComputeAttention(ctx, k.def->code == 4, k.simd);
   }
@@ -2498,6 +2554,7 @@ const OpDef kOps[] = {
     {MakeOp(), "BiasResidual", 11, 3, 1},
     {MakeOp(), "BiasGelu", 12, 2, 2},
     {MakeOp(), "SumOfSquares", 13, 1, 1},
+    {MakeOp(), "BiasGeluGrad", 14, 2, 2},
 };
 
 constexpr const char* kDomain = "ai.claimbench";

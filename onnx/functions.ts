@@ -425,6 +425,31 @@ export const BIAS_RESIDUAL: FunctionData = {
 };
 
 /**
+ * `BiasGeluGrad(dY, Slope) → (dX, dB)`: the gradients of {@linkcode BIAS_GELU} from its Slope:
+ * dX = dY·Slope [..., M], and the bias's dB [M], dX summed over every leading axis. Node for node
+ * what the gradient rule and the driver's bias sum (`ColumnSums`, i.e. ReduceSum over the rows)
+ * emitted before the op existed, so ONNX Runtime computes the same bits; the native kernel does
+ * the product and the sums in one pass, with the same roundings.
+ */
+export const BIAS_GELU_GRAD: FunctionData = {
+  name: "BiasGeluGrad",
+  domain: CUSTOM_DOMAIN,
+  inputs: ["dY", "Slope"],
+  outputs: ["dX", "dB"],
+  opsets: { "": 21 },
+  nodes: [
+    node("Mul", ["dY", "Slope"], ["dX"]),
+    node("Constant", [], ["MinusOne"], { value: int64(-1) }),
+    node("Shape", ["dX"], ["Width"], { start: { kind: "int", value: -1 } }),
+    node("Concat", ["MinusOne", "Width"], ["RowsShape"], { axis: { kind: "int", value: 0 } }),
+    node("Reshape", ["dX", "RowsShape"], ["Rows"]),
+    node("Constant", [], ["Axis0"], { value: int64(0) }),
+    node("ReduceSum", ["Rows", "Axis0"], ["Sums"], { keepdims: { kind: "int", value: 1 } }),
+    node("Reshape", ["Sums", "Width"], ["dB"]),
+  ],
+};
+
+/**
  * `SumOfSquares(G) → S`: Σ g² over a flat vector G [N] that holds several tensors one after
  * another (`sizes` elements each, e.g. a train step's gradients), as the sum over the tensors, in
  * order, of each one's ReduceSum of its squares: node for node how the train step summed its

@@ -7,6 +7,7 @@
 import { type Node, numel, staticShape, type Value } from "./graph.ts";
 import {
   biasAttentionGrad,
+  biasGeluGrad,
   cast,
   concat,
   conv1dIm2col,
@@ -263,11 +264,15 @@ export const GRADIENTS: Record<PrimitiveOp, GradRule> = {
   Relu: ({ node, dy }) => [where(greater(ins(node)[0], 0), dy, 0)],
   // GELU'(x) = Φ(x) + x·φ(x), Φ(x) = ½(1 + erf(x/√2)), φ(x) = e^(−x²/2)/√(2π)
   Gelu: ({ node, dy }) => [geluGrad(dy, ins(node)[0])],
-  // dT = dY·GELU'(T), T = X + B: the node's second output holds GELU'(T).
-  BiasGelu: ({ node, dy, dys }) => {
+  // dT = dY·GELU'(T), T = X + B: the node's second output holds GELU'(T); dB sums dT's rows.
+  BiasGelu: ({ node, dy, dys, needs }) => {
     if (dys[1]) throw new TypeError("Cannot differentiate through BiasGelu's Slope output");
-    const dt = mul(dy, node.outputs[1]);
-    return [dt, dt];
+    if (!needs[1]) return [mul(dy, node.outputs[1]), null];
+    const [dt, db] = biasGeluGrad(dy, node.outputs[1]);
+    return [dt, db];
+  },
+  BiasGeluGrad: () => {
+    throw new TypeError("Cannot differentiate BiasGeluGrad: no second-order rule");
   },
   GeluGrad: () => {
     throw new TypeError("Cannot differentiate GeluGrad: no second-order rule");

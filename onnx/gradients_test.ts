@@ -234,6 +234,7 @@ const CASES: Record<op.PrimitiveOp, GradCheckCase | GradCheckCase[] | "not diffe
   },
   // Gradient ops: training never differentiates twice, and their rules say so.
   MaskedCrossEntropyGrad: "not differentiable",
+  BiasGeluGrad: "not differentiable",
   BiasAttentionGrad: "not differentiable",
   GeluGrad: "not differentiable",
   LayerNormGrad: "not differentiable",

@@ -8,6 +8,7 @@ import {
   adamW,
   add,
   biasGelu,
+  biasGeluGrad,
   biasResidual,
   columnSums,
   layerNormGrad,
@@ -577,6 +578,43 @@ Deno.test("BiasResidual: the same bits as ORT's two Adds, at every width and thr
       assertEquals(first, -1, `[${rows}, ${cols}], ${threads} ${simd ?? ""}: element ${first}`);
     }
     assert(ranNative(model, feeds, "BiasResidual"), "the native kernel ran, not the definition");
+  }
+});
+
+Deno.test("BiasGeluGrad: the same bits as ORT's Mul and row sums, at every width and thread count", async () => {
+  const prng = new Prng(23);
+  // The transformer's MLP [32, 96, 256]; [4, 25, 37]: tails at every width.
+  for (const dims of [[32, 96, 256], [4, 25, 37]]) {
+    const n = dims.reduce((a, b) => a * b, 1);
+    const g = new Graph("bias_gelu_grad");
+    const [dx, db] = biasGeluGrad(g.input("dy", "float32", dims), g.input("s", "float32", dims));
+    g.output(dx, "dx");
+    g.output(db, "db");
+    const model = g.toModel();
+    const feeds: Record<string, NativeTensor> = {
+      dy: { data: normal(prng, n, 1e-3), dims },
+      s: { data: normal(prng, n), dims },
+    };
+    const portable = await Session.create(model, { threads: 1 });
+    const want = await portable.run(
+      Object.fromEntries(
+        Object.entries(feeds).map((
+          [k, t],
+        ) => [k, tensor("float32", t.data as Float32Array, t.dims)]),
+      ),
+    );
+    await portable.release();
+    for (const [threads, simd] of THREADS_AND_WIDTHS) {
+      const s = openNative(model, threads, simd);
+      const got = s.run(feeds);
+      s.close();
+      for (const k of ["dx", "db"]) {
+        const [a, b] = [got[k].data as Float32Array, want[k].data as Float32Array];
+        const first = a.findIndex((v, i) => !Object.is(v, b[i]));
+        assertEquals(first, -1, `${k} [${dims}], ${threads} ${simd ?? ""}: element ${first}`);
+      }
+    }
+    assert(ranNative(model, feeds, "BiasGeluGrad"), "the native kernel ran, not the definition");
   }
 });
 

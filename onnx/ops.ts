@@ -14,6 +14,7 @@ import {
   BIAS_ATTENTION,
   BIAS_ATTENTION_GRAD,
   BIAS_GELU,
+  BIAS_GELU_GRAD,
   BIAS_RESIDUAL,
   COLUMN_SUMS,
   CONV1D_IM2COL,
@@ -82,6 +83,7 @@ export type PrimitiveOp =
   | "MaskedCrossEntropyGrad"
   | "BiasResidual"
   | "BiasGelu"
+  | "BiasGeluGrad"
   | "SumOfSquares";
 
 /** A value, or a number turned into a scalar constant of the other operand's dtype. */
@@ -256,6 +258,31 @@ export function biasGelu(x: Value, b: Value): Value {
   g.useFunction(BIAS_GELU);
   const out = { dtype: x.dtype, shape: x.shape };
   return g.node("BiasGelu", [x, b], [out, out], {}, CUSTOM_DOMAIN)[0];
+}
+/**
+ * `BiasGeluGrad` (custom domain): the gradients of {@linkcode biasGelu} from dy and the node's
+ * slope output, both [..., M] → [dx = dy·slope, db [M] = dx summed over the leading axes].
+ */
+export function biasGeluGrad(dy: Value, slope: Value): [Value, Value] {
+  const ds = staticShape(dy, "differentiate BiasGelu");
+  if (
+    staticShape(slope, "differentiate BiasGelu").join() !== ds.join() || slope.dtype !== dy.dtype
+  ) {
+    throw new TypeError(
+      `Cannot differentiate BiasGelu as dY [${ds}] ${dy.dtype} and the slope [${slope.shape}] ` +
+        `${slope.dtype} differ`,
+    );
+  }
+  const g = dy.graph;
+  g.useFunction(BIAS_GELU_GRAD);
+  const [dx, db] = g.node(
+    "BiasGeluGrad",
+    [dy, slope],
+    [{ dtype: dy.dtype, shape: ds }, { dtype: dy.dtype, shape: [ds.at(-1)!] }],
+    {},
+    CUSTOM_DOMAIN,
+  );
+  return [dx, db];
 }
 /** `Identity`. */
 export function identity(x: Value): Value {
