@@ -9,7 +9,7 @@
 //     Phi(x) = (1 + erf(x / sqrt 2)) / 2, phi(x) = exp(-x^2 / 2) / sqrt(2 pi).
 //   RowLayerNorm(X, Scale, B) -> (Y, Mean, InvStd): LayerNormalization over the last axis with
 //     ε = 1e-5 (see below).
-//   LayerNormGrad(dY, X, Scale, Mean, InvStd) -> (dX, XHat): LayerNormalization's input gradient
+//   LayerNormGrad(dY, X, Scale, Mean, InvStd) -> (dX, dY·XHat): LayerNormalization's input gradient
 //     over the last axis from the forward statistics (see below).
 //   ColumnSums(X [R, C]) -> Y [1, C]: each column's sum, with the same bits as ONNX Runtime's
 //     ReduceSum over axis 0 (see below).
@@ -1674,10 +1674,11 @@ OrtStatus* ComputeAttention(OrtKernelContext* ctx, bool grad, Simd simd) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// LayerNormGrad(dY, X, Scale [C], Mean, InvStd) -> (dX, XHat) over the last axis (C), with the
-// forward node's statistics: per row, in float32 unless noted, x̂_j = (x_j − μ)·r, g_j = dY_j·γ_j,
-// a = float(Σ_j g_j / C) and b = float(Σ_j g_j·x̂_j / C) (sums in double by position mod 4),
-// dX_j = ((g_j − a) − x̂_j·b)·r. Rows are split whole over the pool, as the row kernels above.
+// LayerNormGrad(dY, X, Scale [C], Mean, InvStd) -> (dX, dY·XHat) over the last axis (C), with
+// the forward node's statistics: per row, in float32 unless noted, x̂_j = (x_j − μ)·r,
+// g_j = dY_j·γ_j, a = float(Σ_j g_j / C) and b = float(Σ_j g_j·x̂_j / C) (sums in double by
+// position mod 4), dX_j = ((g_j − a) − x̂_j·b)·r, and dY_j·x̂_j (γ's gradient before the row sums).
+// Rows are split whole over the pool, as the row kernels above.
 
 bool SameShape(const Shape& a, const Shape& b) {
   if (a.rank != b.rank) return false;
@@ -1696,7 +1697,7 @@ struct LayerNormJob {
   const float* mean = nullptr;
   const float* inv_std = nullptr;
   float* dx = nullptr;
-  float* xhat = nullptr;
+  float* dy_xhat = nullptr;
 };
 
 template <typename V>
@@ -1706,22 +1707,24 @@ CB_INLINE void LayerNormGradRow(const LayerNormJob& job, int64_t r) {
   const float m = job.mean[r], rs = job.inv_std[r];
   const float* x = job.x + o;
   const float* dy = job.dy + o;
-  float* xh = job.xhat + o;
-  float* dx = job.dx + o;  // holds g until the last pass
+  float* dyxh = job.dy_xhat + o;
+  float* dx = job.dx + o;  // holds g until the last pass, which computes x̂ again (same bits)
   D4 sg = {}, sgx = {};
   int64_t j = 0;
   for (; j + W <= n; j += W) {
     const V xhat = (Load<V>(x + j) - m) * rs;
-    const V g = Load<V>(dy + j) * Load<V>(job.scale + j);
-    Store(xh + j, xhat);
+    const V d = Load<V>(dy + j);
+    const V g = d * Load<V>(job.scale + j);
+    Store(dyxh + j, d * xhat);
     Store(dx + j, g);
     Accumulate(sg, g);
     Accumulate(sgx, g * xhat);
   }
   if (j < n) {
     const V xhat = (LoadTail<V>(x + j, n - j, 0.0f) - m) * rs;
-    const V g = LoadTail<V>(dy + j, n - j, 0.0f) * LoadTail<V>(job.scale + j, n - j, 0.0f);
-    StoreTail(xh + j, n - j, xhat);
+    const V d = LoadTail<V>(dy + j, n - j, 0.0f);
+    const V g = d * LoadTail<V>(job.scale + j, n - j, 0.0f);
+    StoreTail(dyxh + j, n - j, d * xhat);
     StoreTail(dx + j, n - j, g);
     Accumulate(sg, Keep(g, n - j, 0.0f));
     Accumulate(sgx, Keep(g * xhat, n - j, 0.0f));
@@ -1729,9 +1732,10 @@ CB_INLINE void LayerNormGradRow(const LayerNormJob& job, int64_t r) {
   const float a = static_cast<float>(SumLanes(sg) / static_cast<double>(n));
   const float b = static_cast<float>(SumLanes(sgx) / static_cast<double>(n));
   for (j = 0; j + W <= n; j += W) {
-    Store(dx + j, ((Load<V>(dx + j) - a) - Load<V>(xh + j) * b) * rs);
+    const V xhat = (Load<V>(x + j) - m) * rs;
+    Store(dx + j, ((Load<V>(dx + j) - a) - xhat * b) * rs);
   }
-  for (; j < n; ++j) dx[j] = ((dx[j] - a) - xh[j] * b) * rs;
+  for (; j < n; ++j) dx[j] = ((dx[j] - a) - ((x[j] - m) * rs) * b) * rs;
 }
 
 template <typename V>
@@ -1761,7 +1765,7 @@ OrtStatus* ComputeLayerNormGrad(OrtKernelContext* ctx, Simd simd) {
   job.n = xs.dims[xs.rank - 1];
   const int64_t rows = LeadingRows(xs);
   CB_RETURN_IF_ERROR(MakeOutputAt(ctx, 0, xs, &job.dx));
-  CB_RETURN_IF_ERROR(MakeOutputAt(ctx, 1, xs, &job.xhat));
+  CB_RETURN_IF_ERROR(MakeOutputAt(ctx, 1, xs, &job.dy_xhat));
   if (job.n == 0) return nullptr;
   job.blocks = {rows, RowsPerBlock(job.n), simd};
   return RunBlocks<LayerNormJob, LayerNormGradRowsSse2, LayerNormGradRowsAvx2,

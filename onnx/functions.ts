@@ -220,10 +220,10 @@ export const BIAS_GELU: FunctionData = {
 };
 
 /**
- * `LayerNormGrad(dY, X, Scale, Mean, InvStd) → (dX, XHat)`: the input gradient of
+ * `LayerNormGrad(dY, X, Scale, Mean, InvStd) → (dX, dYXHat)`: the input gradient of
  * LayerNormalization over the last axis, from the forward node's saved statistics:
- * x̂ = (x − μ)·r, g = dY·γ, dX = r·(g − mean(g) − x̂·mean(g·x̂)); x̂ comes out too, for γ's
- * gradient. Node for node the composition the LayerNormalization rule of `onnx/gradients.ts`
+ * x̂ = (x − μ)·r, g = dY·γ, dX = r·(g − mean(g) − x̂·mean(g·x̂)); dY·x̂ comes out too, for γ's
+ * gradient (its row sums). Node for node the composition the LayerNormalization rule of `onnx/gradients.ts`
  * emitted before the op existed, so ONNX Runtime computes the same bits from either; a native
  * kernel runs it in one pass over each row (`native/claimbench_ops.cc`).
  */
@@ -231,7 +231,7 @@ export const LAYER_NORM_GRAD: FunctionData = {
   name: "LayerNormGrad",
   domain: CUSTOM_DOMAIN,
   inputs: ["dY", "X", "Scale", "Mean", "InvStd"],
-  outputs: ["dX", "XHat"],
+  outputs: ["dX", "dYXHat"],
   opsets: { "": 21 },
   nodes: [
     node("Constant", [], ["LastAxis"], { value: int64(-1) }),
@@ -245,6 +245,7 @@ export const LAYER_NORM_GRAD: FunctionData = {
     node("Mul", ["XHat", "GXMean"], ["XGX"]),
     node("Sub", ["GC", "XGX"], ["Inner"]),
     node("Mul", ["Inner", "InvStd"], ["dX"]),
+    node("Mul", ["dY", "XHat"], ["dYXHat"]),
   ],
 };
 

@@ -435,13 +435,13 @@ function runLayerNormGrad(
   inputs: Float32Array[],
   threads = 1,
   simd?: Simd,
-): { dx: Float32Array; xhat: Float32Array } {
+): { dx: Float32Array; dyXhat: Float32Array } {
   const g = new Graph("layer_norm_grad");
   const shapes = [[rows, cols], [rows, cols], [cols], [rows, 1], [rows, 1]];
   const vs = ["dy", "x", "scale", "mean", "invStd"].map((n, i) => g.input(n, "float32", shapes[i]));
-  const [dx, xhat] = layerNormGrad(vs[0], vs[1], vs[2], vs[3], vs[4]);
+  const [dx, dyXhat] = layerNormGrad(vs[0], vs[1], vs[2], vs[3], vs[4]);
   g.output(dx, "dx");
-  g.output(xhat, "xhat");
+  g.output(dyXhat, "dyXhat");
   const s = openNative(g.toModel(), threads, simd);
   try {
     const feeds = Object.fromEntries(
@@ -451,7 +451,7 @@ function runLayerNormGrad(
       ) => [n, { data: inputs[i], dims: shapes[i] }]),
     );
     const out = s.run(feeds);
-    return { dx: out.dx.data as Float32Array, xhat: out.xhat.data as Float32Array };
+    return { dx: out.dx.data as Float32Array, dyXhat: out.dyXhat.data as Float32Array };
   } finally {
     s.close();
   }
@@ -473,15 +473,17 @@ function layerNormInputs(prng: Prng, rows: number, cols: number): Float32Array[]
   return [normal(prng, rows * cols), x, normal(prng, cols), mean, invStd];
 }
 
-Deno.test("LayerNormGrad matches float64 r·(g − mean(g) − x̂·mean(g·x̂)), at every width", () => {
+Deno.test("LayerNormGrad matches float64 r·(g − mean(g) − x̂·mean(g·x̂)) and dY·x̂, at every width", () => {
   const prng = new Prng(15);
   // 64 columns fill every vector width; 37 leave tails; 700 rows make several blocks.
   for (const [rows, cols] of [[700, 64], [300, 37]]) {
     const [dy, x, scale, mean, invStd] = layerNormInputs(prng, rows, cols);
     const got = runLayerNormGrad(rows, cols, [dy, x, scale, mean, invStd]);
     const want = new Float64Array(rows * cols);
+    const wantDyXhat = new Float64Array(rows * cols);
     for (let r = 0; r < rows; r++) {
       const xhat = (j: number) => (x[r * cols + j] - mean[r]) * invStd[r];
+      for (let j = 0; j < cols; j++) wantDyXhat[r * cols + j] = dy[r * cols + j] * xhat(j);
       const g = (j: number) => dy[r * cols + j] * scale[j];
       let a = 0;
       let b = 0;
@@ -493,11 +495,13 @@ Deno.test("LayerNormGrad matches float64 r·(g − mean(g) − x̂·mean(g·x̂)
     }
     // |dX| reaches ~10 where g and x̂ are large: error relative to the row's scale.
     assert(maxError(got.dx, want, 1) < 2e-6, `[${rows}, ${cols}]: ${maxError(got.dx, want, 1)}`);
+    const e = maxError(got.dyXhat, wantDyXhat, 1e-3);
+    assert(e < 5e-7, `dY·x̂ [${rows}, ${cols}]: ${e}`);
     const one = runLayerNormGrad(rows, cols, [dy, x, scale, mean, invStd], 1);
     for (const [threads, simd] of [[2, undefined], [1, "sse2"], [2, "avx2"]] as const) {
       const other = runLayerNormGrad(rows, cols, [dy, x, scale, mean, invStd], threads, simd);
       assertEquals(bytes(other.dx), bytes(one.dx), `dx, ${threads} threads ${simd ?? ""}`);
-      assertEquals(bytes(other.xhat), bytes(one.xhat), "xhat");
+      assertEquals(bytes(other.dyXhat), bytes(one.dyXhat), "dY·x̂");
     }
   }
 });

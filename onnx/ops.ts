@@ -816,8 +816,9 @@ export function biasAttentionGrad(dy: Value, qkv: Value, bias: Value, scale: Val
 
 /**
  * `LayerNormGrad` (custom domain, `onnx/functions.ts`): the gradient dx of LayerNormalization
- * over the last axis, and x̂, from dy and x [..., C], scale [C] and the forward node's mean and
- * inverse standard deviation [..., 1] (all of x's dtype).
+ * over the last axis, and dy·x̂ (whose row sums are the scale's gradient), from dy and x
+ * [..., C], scale [C] and the forward node's mean and inverse standard deviation [..., 1] (all
+ * of x's dtype).
  */
 export function layerNormGrad(
   dy: Value,
@@ -842,14 +843,14 @@ export function layerNormGrad(
   const g = x.graph;
   g.useFunction(LAYER_NORM_GRAD);
   const out = { dtype: x.dtype, shape: x.shape };
-  const [dx, xhat] = g.node(
+  const [dx, dyXhat] = g.node(
     "LayerNormGrad",
     [dy, x, scale, mean, invStd],
     [out, out],
     {},
     CUSTOM_DOMAIN,
   );
-  return [dx, xhat];
+  return [dx, dyXhat];
 }
 
 /** The scalar inputs of {@linkcode adamW}, each a rank-0 value of the vectors' dtype. */
