@@ -26,7 +26,7 @@ import {
   ROW_LAYER_NORM,
   sumOfSquaresFunction,
 } from "./functions.ts";
-import { DATA_TYPE } from "./proto.ts";
+import { DATA_TYPE, type FunctionData } from "./proto.ts";
 
 /** Every op the wrappers below can emit. */
 export type PrimitiveOp =
@@ -85,6 +85,21 @@ export type PrimitiveOp =
   | "BiasGelu"
   | "BiasGeluGrad"
   | "SumOfSquares";
+
+/**
+ * Appends a node of the custom-domain op that `f` defines (named `f.name`) to its first input's
+ * graph, registering the definition there for the portable engine.
+ */
+function customOp(
+  f: FunctionData,
+  inputs: readonly Value[],
+  outputs: readonly { dtype: DType; shape: readonly Dim[] }[],
+  attrs: Record<string, number | string> = {},
+): Value[] {
+  const g = inputs[0].graph;
+  g.useFunction(f);
+  return g.node(f.name, inputs, outputs, attrs, CUSTOM_DOMAIN);
+}
 
 /** A value, or a number turned into a scalar constant of the other operand's dtype. */
 export type Operand = Value | number;
@@ -237,9 +252,7 @@ export function geluGrad(dy: Value, x: Value): Value {
       `Cannot apply GeluGrad as dY [${dy.shape}] and X [${x.shape}] differ in shape`,
     );
   }
-  const g = x.graph;
-  g.useFunction(GELU_GRAD);
-  return g.node("GeluGrad", [dy, x], [{ dtype: x.dtype, shape: x.shape }], {}, CUSTOM_DOMAIN)[0];
+  return customOp(GELU_GRAD, [dy, x], [{ dtype: x.dtype, shape: x.shape }])[0];
 }
 /**
  * `BiasGelu` (custom domain, `onnx/functions.ts`): GELU(x + b), exact (erf) form, for x [..., M]
@@ -254,10 +267,8 @@ export function biasGelu(x: Value, b: Value): Value {
         `value is [${b.shape}] ${b.dtype}`,
     );
   }
-  const g = x.graph;
-  g.useFunction(BIAS_GELU);
   const out = { dtype: x.dtype, shape: x.shape };
-  return g.node("BiasGelu", [x, b], [out, out], {}, CUSTOM_DOMAIN)[0];
+  return customOp(BIAS_GELU, [x, b], [out, out])[0];
 }
 /**
  * `BiasGeluGrad` (custom domain): the gradients of {@linkcode biasGelu} from dy and the node's
@@ -273,14 +284,10 @@ export function biasGeluGrad(dy: Value, slope: Value): [Value, Value] {
         `${slope.dtype} differ`,
     );
   }
-  const g = dy.graph;
-  g.useFunction(BIAS_GELU_GRAD);
-  const [dx, db] = g.node(
-    "BiasGeluGrad",
+  const [dx, db] = customOp(
+    BIAS_GELU_GRAD,
     [dy, slope],
     [{ dtype: dy.dtype, shape: ds }, { dtype: dy.dtype, shape: [ds.at(-1)!] }],
-    {},
-    CUSTOM_DOMAIN,
   );
   return [dx, db];
 }
@@ -566,13 +573,10 @@ export function columnSums(x: Value): Value {
   if (x.shape.length !== 2) {
     throw new TypeError(`Cannot apply ColumnSums to [${x.shape}]: x must have rank 2`);
   }
-  x.graph.useFunction(COLUMN_SUMS);
-  return x.graph.node(
-    "ColumnSums",
+  return customOp(
+    COLUMN_SUMS,
     [x],
     [{ dtype: x.dtype, shape: [1, x.shape[1]] }],
-    {},
-    CUSTOM_DOMAIN,
   )[0];
 }
 
@@ -681,17 +685,14 @@ export function rowLayerNorm(x: Value, scale: Value, bias: Value): Value {
     }
   }
   const stats = [...x.shape.slice(0, -1), 1];
-  x.graph.useFunction(ROW_LAYER_NORM);
-  return x.graph.node(
-    "RowLayerNorm",
+  return customOp(
+    ROW_LAYER_NORM,
     [x, scale, bias],
     [
       { dtype: x.dtype, shape: x.shape },
       { dtype: "float32", shape: stats },
       { dtype: "float32", shape: stats },
     ],
-    {},
-    CUSTOM_DOMAIN,
   )[0];
 }
 
@@ -736,9 +737,8 @@ export function conv1dIm2col(x: Value, w: Value, b: Value, opts: Conv1dOptions):
   }
   const p = ((k - 1) / 2) * d;
   const g = x.graph;
-  g.useFunction(CONV1D_IM2COL);
-  const [y, cols] = g.node(
-    "Conv1dIm2col",
+  const [y, cols] = customOp(
+    CONV1D_IM2COL,
     [
       x,
       w,
@@ -753,7 +753,6 @@ export function conv1dIm2col(x: Value, w: Value, b: Value, opts: Conv1dOptions):
       shape: [batch * length, k * cin],
     }],
     { kernel: k, dilation: d },
-    CUSTOM_DOMAIN,
   );
   return [y, cols];
 }
@@ -786,13 +785,10 @@ function checkAttentionShapes(action: string, qkv: Value, bias: Value, dy?: Valu
 export function biasAttention(qkv: Value, bias: Value, scale: number): Value {
   const shape = checkAttentionShapes("apply BiasAttention", qkv, bias);
   const g = qkv.graph;
-  g.useFunction(BIAS_ATTENTION);
-  return g.node(
-    "BiasAttention",
+  return customOp(
+    BIAS_ATTENTION,
     [qkv, bias, g.scalar(scale, qkv.dtype)],
     [{ dtype: qkv.dtype, shape }],
-    {},
-    CUSTOM_DOMAIN,
   )[0];
 }
 
@@ -803,14 +799,10 @@ export function biasAttention(qkv: Value, bias: Value, scale: number): Value {
  */
 export function biasAttentionGrad(dy: Value, qkv: Value, bias: Value, scale: Value): Value {
   checkAttentionShapes("differentiate BiasAttention", qkv, bias, dy);
-  const g = qkv.graph;
-  g.useFunction(BIAS_ATTENTION_GRAD);
-  return g.node(
-    "BiasAttentionGrad",
+  return customOp(
+    BIAS_ATTENTION_GRAD,
     [dy, qkv, bias, scale],
     [{ dtype: qkv.dtype, shape: qkv.shape }],
-    {},
-    CUSTOM_DOMAIN,
   )[0];
 }
 
@@ -840,16 +832,8 @@ export function layerNormGrad(
         `[${scale.shape}], mean [${mean.shape}], invStd [${invStd.shape}]`,
     );
   }
-  const g = x.graph;
-  g.useFunction(LAYER_NORM_GRAD);
   const out = { dtype: x.dtype, shape: x.shape };
-  const [dx, dyXhat] = g.node(
-    "LayerNormGrad",
-    [dy, x, scale, mean, invStd],
-    [out, out],
-    {},
-    CUSTOM_DOMAIN,
-  );
+  const [dx, dyXhat] = customOp(LAYER_NORM_GRAD, [dy, x, scale, mean, invStd], [out, out]);
   return [dx, dyXhat];
 }
 
@@ -906,16 +890,8 @@ export function adamW(
         }`,
     );
   }
-  const g = p.graph;
-  g.useFunction(ADAMW);
   const out = { dtype: p.dtype, shape: p.shape };
-  const [p1, m1, v1] = g.node(
-    "AdamW",
-    [...vectors, ...scalars],
-    [out, out, out],
-    {},
-    CUSTOM_DOMAIN,
-  );
+  const [p1, m1, v1] = customOp(ADAMW, [...vectors, ...scalars], [out, out, out]);
   return [p1, m1, v1];
 }
 
@@ -943,14 +919,10 @@ function checkCrossEntropy(action: string, logits: Value, targets: Value, mask: 
  */
 export function maskedCrossEntropy(logits: Value, targets: Value, mask: Value): Value {
   checkCrossEntropy("apply MaskedCrossEntropy", logits, targets, mask);
-  const g = logits.graph;
-  g.useFunction(MASKED_CROSS_ENTROPY);
-  return g.node(
-    "MaskedCrossEntropy",
+  return customOp(
+    MASKED_CROSS_ENTROPY,
     [logits, targets, mask],
     [{ dtype: logits.dtype, shape: [] }],
-    {},
-    CUSTOM_DOMAIN,
   )[0];
 }
 
@@ -971,14 +943,10 @@ export function maskedCrossEntropyGrad(
         `current value is [${dLoss.shape}] ${dLoss.dtype}`,
     );
   }
-  const g = logits.graph;
-  g.useFunction(MASKED_CROSS_ENTROPY_GRAD);
-  return g.node(
-    "MaskedCrossEntropyGrad",
+  return customOp(
+    MASKED_CROSS_ENTROPY_GRAD,
     [dLoss, logits, targets, mask],
     [{ dtype: logits.dtype, shape: logits.shape }],
-    {},
-    CUSTOM_DOMAIN,
   )[0];
 }
 
@@ -1000,14 +968,10 @@ export function biasResidual(x: Value, y: Value, b: Value): Value {
         `current y [${y.shape}] ${y.dtype}, b [${b.shape}] ${b.dtype}, x ${x.dtype}`,
     );
   }
-  const g = x.graph;
-  g.useFunction(BIAS_RESIDUAL);
-  return g.node(
-    "BiasResidual",
+  return customOp(
+    BIAS_RESIDUAL,
     [x, y, b],
     [{ dtype: x.dtype, shape: x.shape }],
-    {},
-    CUSTOM_DOMAIN,
   )[0];
 }
 
@@ -1026,6 +990,5 @@ export function sumOfSquares(g: Value, sizes: readonly number[]): Value {
         `current shape is [${n}]`,
     );
   }
-  g.graph.useFunction(sumOfSquaresFunction(sizes));
-  return g.graph.node("SumOfSquares", [g], [{ dtype: g.dtype, shape: [] }], {}, CUSTOM_DOMAIN)[0];
+  return customOp(sumOfSquaresFunction(sizes), [g], [{ dtype: g.dtype, shape: [] }])[0];
 }
