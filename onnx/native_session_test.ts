@@ -549,6 +549,36 @@ Deno.test("ColumnSums: the same bits as ORT's ReduceSum over rows, at every widt
   }
 });
 
+/**
+ * Asserts that the native kernels of `model` give its ONNX definition's bits (the portable run)
+ * for each of `outputs`, at every width and thread count; names the first differing element.
+ */
+async function assertDefinitionBits(
+  model: Uint8Array,
+  feeds: Record<string, NativeTensor>,
+  outputs: readonly string[],
+  label: string,
+): Promise<void> {
+  const portable = await Session.create(model, { threads: 1 });
+  const want = await portable.run(
+    Object.fromEntries(
+      Object.entries(feeds).map(([k, t]) => [k, tensor("float32", t.data as Float32Array, t.dims)]),
+    ),
+  );
+  await portable.release();
+  for (const [threads, simd] of THREADS_AND_WIDTHS) {
+    const s = openNative(model, threads, simd);
+    const got = s.run(feeds);
+    s.close();
+    for (const k of outputs) {
+      const a = new Uint32Array((got[k].data as Float32Array).slice().buffer);
+      const b = new Uint32Array((want[k].data as Float32Array).slice().buffer);
+      const first = a.findIndex((v, i) => v !== b[i]);
+      assertEquals(first, -1, `${k} ${label}, ${threads} threads ${simd ?? ""}: element ${first}`);
+    }
+  }
+}
+
 Deno.test("BiasResidual: the same bits as ORT's two Adds, at every width and thread count", async () => {
   const prng = new Prng(20);
   // 64 columns: the transformer's residual stream; 37: tails at every width.
@@ -565,22 +595,7 @@ Deno.test("BiasResidual: the same bits as ORT's two Adds, at every width and thr
       y: { data: normal(prng, rows * cols), dims: [rows, cols] },
       b: { data: normal(prng, cols, 0.1), dims: [cols] },
     };
-    const portable = await Session.create(model, { threads: 1 });
-    const want = (await portable.run(
-      Object.fromEntries(
-        Object.entries(feeds).map((
-          [k, t],
-        ) => [k, tensor("float32", t.data as Float32Array, t.dims)]),
-      ),
-    )).z.data as Float32Array;
-    await portable.release();
-    for (const [threads, simd] of THREADS_AND_WIDTHS) {
-      const s = openNative(model, threads, simd);
-      const got = s.run(feeds).z.data as Float32Array;
-      s.close();
-      const first = got.findIndex((v, i) => !Object.is(v, want[i]));
-      assertEquals(first, -1, `[${rows}, ${cols}], ${threads} ${simd ?? ""}: element ${first}`);
-    }
+    await assertDefinitionBits(model, feeds, ["z"], `[${rows}, ${cols}]`);
     assert(ranNative(model, feeds, "BiasResidual"), "the native kernel ran, not the definition");
   }
 });
@@ -599,25 +614,7 @@ Deno.test("BiasGeluGrad: the same bits as ORT's Mul and row sums, at every width
       dy: { data: normal(prng, n, 1e-3), dims },
       s: { data: normal(prng, n), dims },
     };
-    const portable = await Session.create(model, { threads: 1 });
-    const want = await portable.run(
-      Object.fromEntries(
-        Object.entries(feeds).map((
-          [k, t],
-        ) => [k, tensor("float32", t.data as Float32Array, t.dims)]),
-      ),
-    );
-    await portable.release();
-    for (const [threads, simd] of THREADS_AND_WIDTHS) {
-      const s = openNative(model, threads, simd);
-      const got = s.run(feeds);
-      s.close();
-      for (const k of ["dx", "db"]) {
-        const [a, b] = [got[k].data as Float32Array, want[k].data as Float32Array];
-        const first = a.findIndex((v, i) => !Object.is(v, b[i]));
-        assertEquals(first, -1, `${k} [${dims}], ${threads} ${simd ?? ""}: element ${first}`);
-      }
-    }
+    await assertDefinitionBits(model, feeds, ["dx", "db"], `[${dims}]`);
     assert(ranNative(model, feeds, "BiasGeluGrad"), "the native kernel ran, not the definition");
   }
 });
@@ -658,27 +655,7 @@ Deno.test("AdamW: the same bits as its ONNX definition, at every width and threa
       stepSize: { data: Float32Array.of(3e-4 / (1 - 0.9 ** 7)), dims: [] },
       bc2Sqrt: { data: Float32Array.of(Math.sqrt(1 - 0.999 ** 7)), dims: [] },
     };
-    const portable = await Session.create(model, { threads: 1 });
-    const want = await portable.run(
-      Object.fromEntries(
-        Object.entries(feeds).map((
-          [k, t],
-        ) => [k, tensor("float32", t.data as Float32Array, t.dims)]),
-      ),
-    );
-    await portable.release();
-    for (const [threads, simd] of THREADS_AND_WIDTHS) {
-      const s = openNative(model, threads, simd);
-      const got = s.run(feeds);
-      s.close();
-      for (const k of ["p1", "m1", "v1"]) {
-        assertEquals(
-          bytes(got[k].data as Float32Array),
-          bytes(want[k].data as Float32Array),
-          `${k} [${n}], ${threads} threads ${simd ?? ""}`,
-        );
-      }
-    }
+    await assertDefinitionBits(model, feeds, ["p1", "m1", "v1"], `[${n}]`);
     assert(ranNative(model, feeds, "AdamW"), "the native kernel ran, not the definition");
   }
 });
