@@ -17,6 +17,9 @@ export {
   argMax,
   biasAttention,
   biasAttentionGrad,
+  biasGelu,
+  biasGeluGrad,
+  biasResidual,
   columnSums,
   concat,
   div,
@@ -29,7 +32,10 @@ export {
   layerNormGrad,
   log,
   logSoftmax,
+  maskedCrossEntropy,
+  maskedCrossEntropyGrad,
   matMul,
+  matMulTransA,
   mul,
   type PrimitiveOp,
   reduceMean,
@@ -39,6 +45,7 @@ export {
   slice,
   softmax,
   sub,
+  sumOfSquares,
   transpose,
   where,
 } from "./onnx/ops.ts";
@@ -52,12 +59,19 @@ export {
   ADAMW,
   BIAS_ATTENTION,
   BIAS_ATTENTION_GRAD,
+  BIAS_GELU,
+  BIAS_GELU_GRAD,
+  BIAS_RESIDUAL,
   COLUMN_SUMS,
   CONV1D_IM2COL,
   CUSTOM_DOMAIN,
   GELU_GRAD,
   LAYER_NORM_GRAD,
+  MASKED_CROSS_ENTROPY,
+  MASKED_CROSS_ENTROPY_GRAD,
+  MATMUL_TRANS_A,
   ROW_LAYER_NORM,
+  sumOfSquaresFunction,
 } from "./onnx/functions.ts";
 /** Reverse-mode autodiff over recorded graphs. */
 export { gradients } from "./onnx/autodiff.ts";
@@ -106,8 +120,9 @@ export {
 } from "./onnx/native_session.ts";
 /**
  * Builds the C++ custom-op library (`BiasAttention`, `BiasAttentionGrad`, `GeluGrad`,
- * `RowLayerNorm`, `LayerNormGrad`, `ColumnSums`, `AdamW`, `BiasSoftmax`, `SoftmaxGrad`) with
- * g++.
+ * `RowLayerNorm`, `LayerNormGrad`, `ColumnSums`, `AdamW`, `BiasSoftmax`, `SoftmaxGrad`,
+ * `MaskedCrossEntropy`, `MaskedCrossEntropyGrad`, `BiasResidual`, `BiasGelu`, `BiasGeluGrad`,
+ * `SumOfSquares`, `MatMulTransA`) with g++.
  */
 export { buildNativeOps, NATIVE_OPS_LIBRARY } from "./native/build.ts";
 /**

@@ -267,6 +267,25 @@ export const COLUMN_SUMS: FunctionData = {
   ],
 };
 
+const SWAP_2D = { perm: { kind: "ints", value: [1, 0] } } as const;
+
+/**
+ * `MatMulTransA(A [K, M], B [K, N]) → Y = Aᵀ·B [M, N]`: the weight gradient of a linear layer
+ * (its input's rows against the output gradient's rows, summed over the batch). Node for node the
+ * Transpose + MatMul the gradient rule emitted before the op existed, which ONNX Runtime fuses
+ * into one FusedMatMul, so the portable engine computes the same bits. The native kernel reads
+ * Aᵀ in place, without ORT's transposed copy, with its own rounding (one fused multiply-add per
+ * term, summed over k in order).
+ */
+export const MATMUL_TRANS_A: FunctionData = {
+  name: "MatMulTransA",
+  domain: CUSTOM_DOMAIN,
+  inputs: ["A", "B"],
+  outputs: ["Y"],
+  opsets: { "": 21 },
+  nodes: [node("Transpose", ["A"], ["At"], SWAP_2D), node("MatMul", ["At", "B"], ["Y"])],
+};
+
 /**
  * `AdamW(P, M, V, G, Mask, ClipScale, LrWd, StepSize, Bc2Sqrt, Beta1, OneMinusBeta1, Beta2,
  * OneMinusBeta2, Eps) → (P1, M1, V1)`: one AdamW step on flat vectors [N] (the train step's

@@ -25,6 +25,7 @@ import {
   log,
   maskedCrossEntropyGrad,
   matMul,
+  matMulTransA,
   mul,
   neg,
   oneHot,
@@ -93,7 +94,10 @@ function product(a: Value, b: Value, opts: FusedMatMulOptions = {}): Value {
   return (opts.alpha ?? 1) === 1 ? y : mul(y, opts.alpha!);
 }
 
-/** MatMul: dA = dY·Bᵀ, dB = Aᵀ·dY; a rank-2 B against batched A folds the batch into rows. */
+/**
+ * MatMul: dA = dY·Bᵀ, dB = Aᵀ·dY; a rank-2 B against batched A folds the batch into rows. A
+ * rank-2 dB is one `MatMulTransA` (the native engine reads Aᵀ in place).
+ */
 function matMulGrad({ node, dy, needs }: GradArgs): (Value | null)[] {
   const [a, b] = ins(node);
   let da: Value | null = null;
@@ -104,7 +108,9 @@ function matMulGrad({ node, dy, needs }: GradArgs): (Value | null)[] {
       // [..., m, k]ᵀ·[..., m, n] summed over the batch = one [k, rows]·[rows, n] product.
       const k = staticShape(a, "differentiate MatMul").at(-1)!;
       const n = staticShape(dy, "differentiate MatMul").at(-1)!;
-      db = product(reshape(a, [-1, k]), reshape(dy, [-1, n]), { transA: true });
+      db = matMulTransA(reshape(a, [-1, k]), reshape(dy, [-1, n]));
+    } else if (a.shape.length === 2 && b.shape.length === 2) {
+      db = matMulTransA(a, dy);
     } else {
       db = product(a, dy, { transA: true });
     }
@@ -291,6 +297,11 @@ export const GRADIENTS: Record<PrimitiveOp, GradRule> = {
   },
   MatMul: matMulGrad,
   FusedMatMul: fusedMatMulGrad,
+  // Y = Aᵀ·B: dA = B·dYᵀ, dB = A·dY.
+  MatMulTransA: ({ node, dy, needs }) => {
+    const [a, b] = ins(node);
+    return [needs[0] ? product(b, dy, { transB: true }) : null, needs[1] ? matMul(a, dy) : null];
+  },
   Gather: gatherGrad,
   Reshape: reshapeBack,
   Unsqueeze: reshapeBack,

@@ -205,6 +205,11 @@ const CASES: Record<op.PrimitiveOp, GradCheckCase | GradCheckCase[] | "not diffe
     inputs: [{ shape: [4, 3] }],
     build: ([x]) => op.mul(op.columnSums(x), x.graph.constant([1, -2, 3], [1, 3], "float64")),
   },
+  MatMulTransA: {
+    dtype: "float64",
+    inputs: [{ shape: [5, 3] }, { shape: [5, 4] }],
+    build: ([a, b]) => op.matMulTransA(a, b),
+  },
   SumOfSquares: {
     dtype: "float64",
     inputs: [{ shape: [7] }],

@@ -15,6 +15,7 @@ import {
   maskedCrossEntropy,
   maskedCrossEntropyGrad,
   matMul,
+  matMulTransA,
   mul,
   reduceSum,
   rowLayerNorm,
@@ -321,6 +322,59 @@ Deno.test("SumOfSquares matches float64 Σ g², at every width and thread count"
       assert(Object.is(run(threads, simd), got), `${n}: ${threads} ${simd ?? ""}`);
     }
     assert(ranNative(model, feeds, "SumOfSquares"), "the native kernel ran, not the definition");
+  }
+});
+
+Deno.test("MatMulTransA matches float64 Aᵀ·B, with the same bits at every width and thread count", () => {
+  const prng = new Prng(24);
+  // The transformer's weight gradients ([3072, 64]ᵀ·[3072, 256] and back, the head's 30
+  // columns), then shapes with row and column tails at every width, a stretch boundary (K 300)
+  // and C narrower than a vector (N 3).
+  const shapes = [[3072, 64, 256], [3072, 256, 64], [3072, 64, 30], [300, 37, 45], [7, 5, 3]];
+  for (const [K, M, N] of shapes) {
+    const g = new Graph("matmul_trans_a");
+    g.output(matMulTransA(g.input("a", "float32", [K, M]), g.input("b", "float32", [K, N])), "c");
+    const model = g.toModel();
+    const a = normal(prng, K * M);
+    const b = normal(prng, K * N, 1e-3);
+    const feeds: Record<string, NativeTensor> = {
+      a: { data: a, dims: [K, M] },
+      b: { data: b, dims: [K, N] },
+    };
+    const run = (threads: number, simd?: Simd) => {
+      const s = openNative(model, threads, simd);
+      try {
+        return s.run(feeds).c as NativeTensor;
+      } finally {
+        s.close();
+      }
+    };
+    const label = `[${K}, ${M}]ᵀ·[${K}, ${N}]`;
+    const got = run(1);
+    assertEquals(got.dims, [M, N]);
+    const c = got.data as Float32Array;
+    // Each element against float64, relative to Σ|a·b| (the scale its rounding errors have).
+    let worst = 0;
+    for (let m = 0; m < M; m++) {
+      for (let n = 0; n < N; n++) {
+        let sum = 0;
+        let scale = 0;
+        for (let k = 0; k < K; k++) {
+          const t = a[k * M + m] * b[k * N + n];
+          sum += t;
+          scale += Math.abs(t);
+        }
+        worst = Math.max(worst, Math.abs(c[m * N + n] - sum) / scale);
+      }
+    }
+    assert(worst < 2e-6, `${label}: error ${worst} of Σ|a·b|`);
+    const bits = new Uint32Array(c.buffer.slice(0));
+    for (const [threads, simd] of THREADS_AND_WIDTHS.slice(1)) {
+      const other = new Uint32Array((run(threads, simd).data as Float32Array).buffer.slice(0));
+      const first = other.findIndex((v, i) => v !== bits[i]);
+      assertEquals(first, -1, `${label}, ${threads} threads ${simd ?? ""}: element ${first}`);
+    }
+    assert(ranNative(model, feeds, "MatMulTransA"), `${label}: the native kernel ran`);
   }
 });
 

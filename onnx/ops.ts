@@ -23,6 +23,7 @@ import {
   LAYER_NORM_GRAD,
   MASKED_CROSS_ENTROPY,
   MASKED_CROSS_ENTROPY_GRAD,
+  MATMUL_TRANS_A,
   ROW_LAYER_NORM,
   sumOfSquaresFunction,
 } from "./functions.ts";
@@ -77,6 +78,7 @@ export type PrimitiveOp =
   | "GeluGrad"
   | "LayerNormGrad"
   | "ColumnSums"
+  | "MatMulTransA"
   | "AdamW"
   | "RowLayerNorm"
   | "MaskedCrossEntropy"
@@ -578,6 +580,23 @@ export function columnSums(x: Value): Value {
     [x],
     [{ dtype: x.dtype, shape: [1, x.shape[1]] }],
   )[0];
+}
+
+/**
+ * `MatMulTransA` (custom domain, `onnx/functions.ts`): a [K, M], b [K, N] → aᵀ·b [M, N], as
+ * `matMul(transpose(a, [1, 0]), b)` computes it on the portable engine (the same bits); the
+ * native kernel reads a in place.
+ */
+export function matMulTransA(a: Value, b: Value): Value {
+  const as = staticShape(a, "apply MatMulTransA");
+  const bs = staticShape(b, "apply MatMulTransA");
+  if (as.length !== 2 || bs.length !== 2 || as[0] !== bs[0] || a.dtype !== b.dtype) {
+    throw new TypeError(
+      "Cannot apply MatMulTransA as a [K, M] and b [K, N] must be matrices of one dtype with " +
+        `as many rows: current a [${as}] ${a.dtype}, b [${bs}] ${b.dtype}`,
+    );
+  }
+  return customOp(MATMUL_TRANS_A, [a, b], [{ dtype: a.dtype, shape: [as[1], bs[1]] }])[0];
 }
 
 /** `ReduceMean` over `axes` (default all). */
