@@ -9,8 +9,8 @@
 //     Phi(x) = (1 + erf(x / sqrt 2)) / 2, phi(x) = exp(-x^2 / 2) / sqrt(2 pi).
 //   RowLayerNorm(X, Scale, B) -> (Y, Mean, InvStd): LayerNormalization over the last axis with
 //     ε = 1e-5 (see below).
-//   LayerNormGrad(dY, X, Scale, Mean, InvStd) -> (dX, dY·XHat): LayerNormalization's input gradient
-//     over the last axis from the forward statistics (see below).
+//   LayerNormGrad(dY, X, Scale, Mean, InvStd) -> (dX, dScale, dBias): LayerNormalization's
+//     gradients over the last axis from the forward statistics (see below).
 //   ColumnSums(X [R, C]) -> Y [1, C]: each column's sum, with the same bits as ONNX Runtime's
 //     ReduceSum over axis 0 (see below).
 //   AdamW(P, M, V, G, Mask, 9 scalars) -> (P1, M1, V1): one AdamW step on flat vectors, with
@@ -1676,11 +1676,14 @@ OrtStatus* ComputeAttention(OrtKernelContext* ctx, bool grad, Simd simd) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// LayerNormGrad(dY, X, Scale [C], Mean, InvStd) -> (dX, dY·XHat) over the last axis (C), with
-// the forward node's statistics: per row, in float32 unless noted, x̂_j = (x_j − μ)·r,
-// g_j = dY_j·γ_j, a = float(Σ_j g_j / C) and b = float(Σ_j g_j·x̂_j / C) (sums in double by
-// position mod 4), dX_j = ((g_j − a) − x̂_j·b)·r, and dY_j·x̂_j (γ's gradient before the row sums).
-// Rows are split whole over the pool, as the row kernels above.
+// LayerNormGrad(dY, X, Scale [C], Mean, InvStd) -> (dX, dScale [C], dBias [C]) over the last
+// axis (C), with the forward node's statistics: per row, in float32 unless noted,
+// x̂_j = (x_j − μ)·r, g_j = dY_j·γ_j, a = float(Σ_j g_j / C) and b = float(Σ_j g_j·x̂_j / C)
+// (sums in double by position mod 4), dX_j = ((g_j − a) − x̂_j·b)·r. Rows are split whole over
+// the pool in fixed blocks, as the row kernels above; each block adds up its rows' dY_j·x̂_j and
+// dY_j per column in row order (float), and the blocks' sums are added in block order: dScale
+// and dBias, with bits that do not depend on the thread count. (The definition's row sums are
+// ORT's MatMul with a row of ones, whose order is its own.)
 
 bool SameShape(const Shape& a, const Shape& b) {
   if (a.rank != b.rank) return false;
@@ -1699,17 +1702,20 @@ struct LayerNormJob {
   const float* mean = nullptr;
   const float* inv_std = nullptr;
   float* dx = nullptr;
-  float* dy_xhat = nullptr;
+  // Per block of rows, [blocks, n] each: the block's column sums of dY·x̂ and of dY, in row
+  // order (float), which Compute adds up in block order.
+  float* scale_sums = nullptr;
+  float* bias_sums = nullptr;
 };
 
 template <typename V>
-CB_INLINE void LayerNormGradRow(const LayerNormJob& job, int64_t r) {
+CB_INLINE void LayerNormGradRow(const LayerNormJob& job, int64_t r, float* scale_sums,
+                                float* bias_sums) {
   constexpr int64_t W = sizeof(V) / sizeof(float);
   const int64_t n = job.n, o = r * n;
   const float m = job.mean[r], rs = job.inv_std[r];
   const float* x = job.x + o;
   const float* dy = job.dy + o;
-  float* dyxh = job.dy_xhat + o;
   float* dx = job.dx + o;  // holds g until the last pass, which computes x̂ again (same bits)
   D4 sg = {}, sgx = {};
   int64_t j = 0;
@@ -1717,7 +1723,8 @@ CB_INLINE void LayerNormGradRow(const LayerNormJob& job, int64_t r) {
     const V xhat = (Load<V>(x + j) - m) * rs;
     const V d = Load<V>(dy + j);
     const V g = d * Load<V>(job.scale + j);
-    Store(dyxh + j, d * xhat);
+    Store(scale_sums + j, Load<V>(scale_sums + j) + d * xhat);
+    Store(bias_sums + j, Load<V>(bias_sums + j) + d);
     Store(dx + j, g);
     Accumulate(sg, g);
     Accumulate(sgx, g * xhat);
@@ -1726,7 +1733,8 @@ CB_INLINE void LayerNormGradRow(const LayerNormJob& job, int64_t r) {
     const V xhat = (LoadTail<V>(x + j, n - j, 0.0f) - m) * rs;
     const V d = LoadTail<V>(dy + j, n - j, 0.0f);
     const V g = d * LoadTail<V>(job.scale + j, n - j, 0.0f);
-    StoreTail(dyxh + j, n - j, d * xhat);
+    StoreTail(scale_sums + j, n - j, LoadTail<V>(scale_sums + j, n - j, 0.0f) + d * xhat);
+    StoreTail(bias_sums + j, n - j, LoadTail<V>(bias_sums + j, n - j, 0.0f) + d);
     StoreTail(dx + j, n - j, g);
     Accumulate(sg, Keep(g, n - j, 0.0f));
     Accumulate(sgx, Keep(g * xhat, n - j, 0.0f));
@@ -1742,7 +1750,10 @@ CB_INLINE void LayerNormGradRow(const LayerNormJob& job, int64_t r) {
 
 template <typename V>
 CB_INLINE void LayerNormGradRows(const LayerNormJob& job, int64_t r0, int64_t r1) {
-  for (int64_t r = r0; r < r1; ++r) LayerNormGradRow<V>(job, r);
+  const int64_t at = r0 / job.blocks.per_block * job.n;  // this block's sums
+  for (int64_t r = r0; r < r1; ++r) {
+    LayerNormGradRow<V>(job, r, job.scale_sums + at, job.bias_sums + at);
+  }
 }
 
 CB_RANGE_AT_EVERY_WIDTH(LayerNormGradRows, LayerNormJob, LayerNormGradRows)
@@ -1764,14 +1775,31 @@ OrtStatus* ComputeLayerNormGrad(OrtKernelContext* ctx, Simd simd) {
                  ": dY " + ShapeString(dys) + ", Scale " + ShapeString(ss) + ", Mean " +
                  ShapeString(ms) + ", InvStd " + ShapeString(rs));
   }
-  job.n = xs.dims[xs.rank - 1];
+  const int64_t n = job.n = xs.dims[xs.rank - 1];
   const int64_t rows = LeadingRows(xs);
+  float* dscale = nullptr;
+  float* dbias = nullptr;
   CB_RETURN_IF_ERROR(MakeOutputAt(ctx, 0, xs, &job.dx));
-  CB_RETURN_IF_ERROR(MakeOutputAt(ctx, 1, xs, &job.dy_xhat));
-  if (job.n == 0) return nullptr;
-  job.blocks = {rows, RowsPerBlock(job.n), simd};
-  return RunBlocks<LayerNormJob, LayerNormGradRowsSse2, LayerNormGradRowsAvx2,
-                   LayerNormGradRowsAvx512>(ctx, &job);
+  CB_RETURN_IF_ERROR(MakeOutputAt(ctx, 1, ss, &dscale));
+  CB_RETURN_IF_ERROR(MakeOutputAt(ctx, 2, ss, &dbias));
+  if (n == 0) return nullptr;
+  job.blocks = {rows, RowsPerBlock(n), simd};
+  const int64_t blocks = (rows + job.blocks.per_block - 1) / job.blocks.per_block;
+  std::vector<float> sums(static_cast<size_t>(2 * blocks * n), 0.0f);
+  job.scale_sums = sums.data();
+  job.bias_sums = sums.data() + blocks * n;
+  CB_RETURN_IF_ERROR((RunBlocks<LayerNormJob, LayerNormGradRowsSse2, LayerNormGradRowsAvx2,
+                                LayerNormGradRowsAvx512>(ctx, &job)));
+  for (int64_t j = 0; j < n; ++j) {
+    float ds = 0.0f, db = 0.0f;
+    for (int64_t b = 0; b < blocks; ++b) {
+      ds = ds + job.scale_sums[b * n + j];
+      db = db + job.bias_sums[b * n + j];
+    }
+    dscale[j] = ds;
+    dbias[j] = db;
+  }
+  return nullptr;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -2740,7 +2768,7 @@ const OpDef kOps[] = {
     {MakeOp(), "GeluGrad", 2, 2, 1},
     {MakeOp(), "BiasAttention", 3, 3, 1},
     {MakeOp(), "BiasAttentionGrad", 4, 4, 1},
-    {MakeOp(), "LayerNormGrad", 5, 5, 2},
+    {MakeOp(), "LayerNormGrad", 5, 5, 3},
     {MakeOp(), "ColumnSums", 6, 1, 1},
     {MakeOp(), "AdamW", 7, 14, 3},
     {MakeOp(), "RowLayerNorm", 8, 3, 3},

@@ -53,6 +53,11 @@ const int64 = (...values: number[]): AttrValue => {
   return { kind: "tensor", value: { dtype: "int64", dims: [values.length], raw } };
 };
 
+const float32 = (...values: number[]): AttrValue => {
+  const raw = new Uint8Array(Float32Array.from(values).buffer);
+  return { kind: "tensor", value: { dtype: "float32", dims: [values.length], raw } };
+};
+
 const node = (
   opType: string,
   inputs: string[],
@@ -220,18 +225,19 @@ export const BIAS_GELU: FunctionData = {
 };
 
 /**
- * `LayerNormGrad(dY, X, Scale, Mean, InvStd) → (dX, dYXHat)`: the input gradient of
+ * `LayerNormGrad(dY, X, Scale, Mean, InvStd) → (dX, dScale, dBias)`: the gradients of
  * LayerNormalization over the last axis, from the forward node's saved statistics:
- * x̂ = (x − μ)·r, g = dY·γ, dX = r·(g − mean(g) − x̂·mean(g·x̂)); dY·x̂ comes out too, for γ's
- * gradient (its row sums). Node for node the composition the LayerNormalization rule of `onnx/gradients.ts`
- * emitted before the op existed, so ONNX Runtime computes the same bits from either; a native
- * kernel runs it in one pass over each row (`native/claimbench_ops.cc`).
+ * x̂ = (x − μ)·r, g = dY·γ, dX = r·(g − mean(g) − x̂·mean(g·x̂)), and γ's and β's gradients
+ * [C], the row sums of dY·x̂ and of dY. Node for node the composition the LayerNormalization
+ * rule of `onnx/gradients.ts` emitted before the op existed (the row sums as products with a row
+ * of ones), so ONNX Runtime computes the same bits from either; a native kernel runs it in one
+ * pass over each row, adding the sums up per block of rows (`native/claimbench_ops.cc`).
  */
 export const LAYER_NORM_GRAD: FunctionData = {
   name: "LayerNormGrad",
   domain: CUSTOM_DOMAIN,
   inputs: ["dY", "X", "Scale", "Mean", "InvStd"],
-  outputs: ["dX", "dYXHat"],
+  outputs: ["dX", "dScale", "dBias"],
   opsets: { "": 21 },
   nodes: [
     node("Constant", [], ["LastAxis"], { value: int64(-1) }),
@@ -246,6 +252,24 @@ export const LAYER_NORM_GRAD: FunctionData = {
     node("Sub", ["GC", "XGX"], ["Inner"]),
     node("Mul", ["Inner", "InvStd"], ["dX"]),
     node("Mul", ["dY", "XHat"], ["dYXHat"]),
+    // Row sums as ones [1, rows]·v [rows, C] (ORT runs this MatMul faster than a ReduceSum).
+    node("Shape", ["dY"], ["Width"], { start: { kind: "int", value: -1 } }),
+    node("Constant", [], ["MinusOne"], { value: int64(-1) }),
+    node("Concat", ["MinusOne", "Width"], ["RowsShape"], { axis: { kind: "int", value: 0 } }),
+    node("Reshape", ["dYXHat", "RowsShape"], ["dYXHatRows"]),
+    node("Reshape", ["dY", "RowsShape"], ["dYRows"]),
+    node("Shape", ["dYRows"], ["Rows"], {
+      start: { kind: "int", value: 0 },
+      end: { kind: "int", value: 1 },
+    }),
+    node("Constant", [], ["One"], { value: int64(1) }),
+    node("Concat", ["One", "Rows"], ["OnesShape"], { axis: { kind: "int", value: 0 } }),
+    node("ConstantOfShape", ["OnesShape"], ["Ones32"], { value: float32(1) }),
+    node("CastLike", ["Ones32", "dY"], ["Ones"]),
+    node("MatMul", ["Ones", "dYXHatRows"], ["ScaleSums"]),
+    node("Reshape", ["ScaleSums", "Width"], ["dScale"]),
+    node("MatMul", ["Ones", "dYRows"], ["BiasSums"]),
+    node("Reshape", ["BiasSums", "Width"], ["dBias"]),
   ],
 };
 

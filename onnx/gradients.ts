@@ -430,18 +430,18 @@ function layerNormGradients({ node, dy, needs }: GradArgs, axis: number): (Value
   const axes = x.shape.map((_, i) => i).filter((i) => i >= axis);
   const stats = node.outputs.slice(1).map((o) => (o.dtype === x.dtype ? o : cast(o, x.dtype)));
   const [mean, invStd] = stats;
-  let dyXhat: Value | null = null;
-  let dx: Value | null = null;
   if (needs[0] && axis === x.shape.length - 1) {
-    // The same composition as below, dy·x̂ included, as one op with a native kernel.
-    [dx, dyXhat] = layerNormGrad(dy, x, scale, mean, invStd);
+    // The composition below, row sums included, as one op with a native kernel.
+    const [dx, dScale, dBias] = layerNormGrad(dy, x, scale, mean, invStd);
+    return [dx, needs[1] ? dScale : null, needs[2] ? dBias : null];
   }
-  const xhat = dyXhat ? null : mul(sub(x, mean), invStd);
-  if (needs[0] && !dx) {
+  const xhat = mul(sub(x, mean), invStd);
+  let dx: Value | null = null;
+  if (needs[0]) {
     const g = mul(dy, scale);
     const gMean = reduceMean(g, axes, { keepdims: true });
-    const gxMean = reduceMean(mul(g, xhat!), axes, { keepdims: true });
-    dx = mul(sub(sub(g, gMean), mul(xhat!, gxMean)), invStd);
+    const gxMean = reduceMean(mul(g, xhat), axes, { keepdims: true });
+    dx = mul(sub(sub(g, gMean), mul(xhat, gxMean)), invStd);
   }
   // Row sums as ones[1, rows]·v[rows, cols]: ORT runs this MatMul faster than a ReduceSum.
   const sumRows = (v: Value) => {
@@ -453,7 +453,7 @@ function layerNormGradients({ node, dy, needs }: GradArgs, axis: number): (Value
   };
   return [
     dx,
-    needs[1] ? sumRows(dyXhat ?? mul(dy, xhat!)) : null,
+    needs[1] ? sumRows(mul(dy, xhat)) : null,
     needs[2] ? sumRows(dy) : null,
   ];
 }

@@ -489,13 +489,14 @@ function runLayerNormGrad(
   inputs: Float32Array[],
   threads = 1,
   simd?: Simd,
-): { dx: Float32Array; dyXhat: Float32Array } {
+): { dx: Float32Array; dScale: Float32Array; dBias: Float32Array } {
   const g = new Graph("layer_norm_grad");
   const shapes = [[rows, cols], [rows, cols], [cols], [rows, 1], [rows, 1]];
   const vs = ["dy", "x", "scale", "mean", "invStd"].map((n, i) => g.input(n, "float32", shapes[i]));
-  const [dx, dyXhat] = layerNormGrad(vs[0], vs[1], vs[2], vs[3], vs[4]);
+  const [dx, dScale, dBias] = layerNormGrad(vs[0], vs[1], vs[2], vs[3], vs[4]);
   g.output(dx, "dx");
-  g.output(dyXhat, "dyXhat");
+  g.output(dScale, "dScale");
+  g.output(dBias, "dBias");
   const s = openNative(g.toModel(), threads, simd);
   try {
     const feeds = Object.fromEntries(
@@ -505,7 +506,8 @@ function runLayerNormGrad(
       ) => [n, { data: inputs[i], dims: shapes[i] }]),
     );
     const out = s.run(feeds);
-    return { dx: out.dx.data as Float32Array, dyXhat: out.dyXhat.data as Float32Array };
+    const data = (k: string) => out[k].data as Float32Array;
+    return { dx: data("dx"), dScale: data("dScale"), dBias: data("dBias") };
   } finally {
     s.close();
   }
@@ -527,17 +529,25 @@ function layerNormInputs(prng: Prng, rows: number, cols: number): Float32Array[]
   return [normal(prng, rows * cols), x, normal(prng, cols), mean, invStd];
 }
 
-Deno.test("LayerNormGrad matches float64 r·(g − mean(g) − x̂·mean(g·x̂)) and dY·x̂, at every width", () => {
+Deno.test("LayerNormGrad matches float64 r·(g − mean(g) − x̂·mean(g·x̂)), Σ dY·x̂ and Σ dY, at every width", () => {
   const prng = new Prng(15);
   // 64 columns fill every vector width; 37 leave tails; 700 rows make several blocks.
   for (const [rows, cols] of [[700, 64], [300, 37]]) {
     const [dy, x, scale, mean, invStd] = layerNormInputs(prng, rows, cols);
     const got = runLayerNormGrad(rows, cols, [dy, x, scale, mean, invStd]);
     const want = new Float64Array(rows * cols);
-    const wantDyXhat = new Float64Array(rows * cols);
+    // Column sums of dY·x̂ and dY, and of their magnitudes (the scale of their rounding).
+    const sums = { scale: new Float64Array(cols), bias: new Float64Array(cols) };
+    const mags = { scale: new Float64Array(cols), bias: new Float64Array(cols) };
     for (let r = 0; r < rows; r++) {
       const xhat = (j: number) => (x[r * cols + j] - mean[r]) * invStd[r];
-      for (let j = 0; j < cols; j++) wantDyXhat[r * cols + j] = dy[r * cols + j] * xhat(j);
+      for (let j = 0; j < cols; j++) {
+        const d = dy[r * cols + j];
+        sums.scale[j] += d * xhat(j);
+        mags.scale[j] += Math.abs(d * xhat(j));
+        sums.bias[j] += d;
+        mags.bias[j] += Math.abs(d);
+      }
       const g = (j: number) => dy[r * cols + j] * scale[j];
       let a = 0;
       let b = 0;
@@ -549,13 +559,20 @@ Deno.test("LayerNormGrad matches float64 r·(g − mean(g) − x̂·mean(g·x̂)
     }
     // |dX| reaches ~10 where g and x̂ are large: error relative to the row's scale.
     assert(maxError(got.dx, want, 1) < 2e-6, `[${rows}, ${cols}]: ${maxError(got.dx, want, 1)}`);
-    const e = maxError(got.dyXhat, wantDyXhat, 1e-3);
-    assert(e < 5e-7, `dY·x̂ [${rows}, ${cols}]: ${e}`);
+    for (const k of ["scale", "bias"] as const) {
+      const sum = k === "scale" ? got.dScale : got.dBias;
+      let worst = 0;
+      for (let j = 0; j < cols; j++) {
+        worst = Math.max(worst, Math.abs(sum[j] - sums[k][j]) / mags[k][j]);
+      }
+      assert(worst < 1e-6, `d${k} [${rows}, ${cols}]: error ${worst} of Σ|terms|`);
+    }
     const one = runLayerNormGrad(rows, cols, [dy, x, scale, mean, invStd], 1);
     for (const [threads, simd] of [[2, undefined], [1, "sse2"], [2, "avx2"]] as const) {
       const other = runLayerNormGrad(rows, cols, [dy, x, scale, mean, invStd], threads, simd);
-      assertEquals(bytes(other.dx), bytes(one.dx), `dx, ${threads} threads ${simd ?? ""}`);
-      assertEquals(bytes(other.dyXhat), bytes(one.dyXhat), "dY·x̂");
+      for (const k of ["dx", "dScale", "dBias"] as const) {
+        assertEquals(bytes(other[k]), bytes(one[k]), `${k}, ${threads} threads ${simd ?? ""}`);
+      }
     }
   }
 });

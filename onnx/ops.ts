@@ -826,10 +826,10 @@ export function biasAttentionGrad(dy: Value, qkv: Value, bias: Value, scale: Val
 }
 
 /**
- * `LayerNormGrad` (custom domain, `onnx/functions.ts`): the gradient dx of LayerNormalization
- * over the last axis, and dy·x̂ (whose row sums are the scale's gradient), from dy and x
- * [..., C], scale [C] and the forward node's mean and inverse standard deviation [..., 1] (all
- * of x's dtype).
+ * `LayerNormGrad` (custom domain, `onnx/functions.ts`): the gradients of LayerNormalization
+ * over the last axis, dx [..., C] and the scale's and bias's [C] (the row sums of dy·x̂ and of
+ * dy), from dy and x [..., C], scale [C] and the forward node's mean and inverse standard
+ * deviation [..., 1] (all of x's dtype).
  */
 export function layerNormGrad(
   dy: Value,
@@ -837,7 +837,7 @@ export function layerNormGrad(
   scale: Value,
   mean: Value,
   invStd: Value,
-): [Value, Value] {
+): [Value, Value, Value] {
   const action = "apply LayerNormGrad";
   const xs = staticShape(x, action);
   const stats = [...xs.slice(0, -1), 1].join();
@@ -851,9 +851,13 @@ export function layerNormGrad(
         `[${scale.shape}], mean [${mean.shape}], invStd [${invStd.shape}]`,
     );
   }
-  const out = { dtype: x.dtype, shape: x.shape };
-  const [dx, dyXhat] = customOp(LAYER_NORM_GRAD, [dy, x, scale, mean, invStd], [out, out]);
-  return [dx, dyXhat];
+  const sums = { dtype: x.dtype, shape: scale.shape };
+  const [dx, dScale, dBias] = customOp(
+    LAYER_NORM_GRAD,
+    [dy, x, scale, mean, invStd],
+    [{ dtype: x.dtype, shape: x.shape }, sums, sums],
+  );
+  return [dx, dScale, dBias];
 }
 
 /** The scalar inputs of {@linkcode adamW}, each a rank-0 value of the vectors' dtype. */
