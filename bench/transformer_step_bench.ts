@@ -5,7 +5,7 @@
  * 1 thread (the work alone: less sensitive to other processes on a shared machine), on both
  * engines: portable (onnxruntime-node; custom ops as their ONNX definitions) and native (the
  * C++ kernels of `native/claimbench_ops.cc` for the attention and its gradient, GELU's gradient,
- * LayerNorm and its gradient, the bias gradients and the AdamW update). Reference:
+ * LayerNorm and its gradient, the weight and bias gradients and the AdamW update). Reference:
  * PyTorch 1.13 CPU runs the same step in ~15–16 ms on the 2-core CI machine (PLATFORM.md).
  * Examples/s = 32 × iter/s.
  *
