@@ -2638,8 +2638,8 @@ OrtStatus* ComputeMatMulTransA(OrtKernelContext* ctx, Simd simd) {
   cs.dims[1] = job.N;
   CB_RETURN_IF_ERROR(MakeOutputAt(ctx, 0, cs, &job.c));
   // Blocks of 12 rows (one AVX-512 tile high); 8 for narrow C, so that 2 threads split 64 rows
-  // evenly. The AVX2 path needs FMA too (every AVX2 CPU since 2013 has it).
-  __builtin_cpu_init();
+  // evenly. The AVX2 path needs FMA too (every AVX2 CPU since 2013 has it; CreateKernelV2 has
+  // initialised the CPU model).
   const Simd width = simd == kAvx2 && !__builtin_cpu_supports("fma") ? kSse2 : simd;
   job.blocks = {job.M, job.M >= 96 ? 12 : 8, width};
   return RunBlocks<TransAJob, TransABlockSse2, TransABlockAvx2, TransABlockAvx512>(ctx, &job);

@@ -64,6 +64,15 @@ const node = (
   outputs: string[],
   attributes?: NodeData["attributes"],
 ): NodeData => ({ opType, inputs, outputs, attributes });
+/**
+ * Width = x's last dimension [1] and RowsShape = [-1, Width]: the shape that views x [..., C] as
+ * rows [R, C], for the row sums of the gradient ops below.
+ */
+const rowsShape = (x: string): NodeData[] => [
+  node("Constant", [], ["MinusOne"], { value: int64(-1) }),
+  node("Shape", [x], ["Width"], { start: { kind: "int", value: -1 } }),
+  node("Concat", ["MinusOne", "Width"], ["RowsShape"], { axis: { kind: "int", value: 0 } }),
+];
 const HEAD_MAJOR = { perm: { kind: "ints", value: [0, 2, 1, 3] } } as const;
 const SWAP_LAST_2 = { perm: { kind: "ints", value: [0, 1, 3, 2] } } as const;
 
@@ -253,9 +262,7 @@ export const LAYER_NORM_GRAD: FunctionData = {
     node("Mul", ["Inner", "InvStd"], ["dX"]),
     node("Mul", ["dY", "XHat"], ["dYXHat"]),
     // Row sums as ones [1, rows]·v [rows, C] (ORT runs this MatMul faster than a ReduceSum).
-    node("Shape", ["dY"], ["Width"], { start: { kind: "int", value: -1 } }),
-    node("Constant", [], ["MinusOne"], { value: int64(-1) }),
-    node("Concat", ["MinusOne", "Width"], ["RowsShape"], { axis: { kind: "int", value: 0 } }),
+    ...rowsShape("dY"),
     node("Reshape", ["dYXHat", "RowsShape"], ["dYXHatRows"]),
     node("Reshape", ["dY", "RowsShape"], ["dYRows"]),
     node("Shape", ["dYRows"], ["Rows"], {
@@ -483,9 +490,7 @@ export const BIAS_GELU_GRAD: FunctionData = {
   opsets: { "": 21 },
   nodes: [
     node("Mul", ["dY", "Slope"], ["dX"]),
-    node("Constant", [], ["MinusOne"], { value: int64(-1) }),
-    node("Shape", ["dX"], ["Width"], { start: { kind: "int", value: -1 } }),
-    node("Concat", ["MinusOne", "Width"], ["RowsShape"], { axis: { kind: "int", value: 0 } }),
+    ...rowsShape("dX"),
     node("Reshape", ["dX", "RowsShape"], ["Rows"]),
     node("Constant", [], ["Axis0"], { value: int64(0) }),
     node("ReduceSum", ["Rows", "Axis0"], ["Sums"], { keepdims: { kind: "int", value: 1 } }),
