@@ -1,9 +1,8 @@
 /**
  * One AdamW train step of the dilated CNN of seed 000 (6 layers, kernel 9, 64 channels,
  * dilations [1,2,3,4,5,1], 237,952 parameters) at batch 64 × 52 bytes on selective-copy data,
- * default thread count. Reference on the 2-core CI machine (PLATFORM.md): PyTorch 1.13 CPU runs
- * the same model at ≈ 55 ms per step (≈ 1,150 examples/s) with its fastest convolution path,
- * ≈ 115 ms with `nn.Conv1d`. examples/s = 64 / (time per step).
+ * default thread count. examples/s = 64 / (time per step). Reference: the same model in PyTorch,
+ * timed on the same machine by `bench/pytorch_reference.py --model cnn` (README, Performance).
  *
  * `deno task bench` (or `deno bench -A bench/train_step_bench.ts`)
  * @module

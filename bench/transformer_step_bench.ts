@@ -5,9 +5,9 @@
  * 1 thread (the work alone: less sensitive to other processes on a shared machine), on both
  * engines: portable (onnxruntime-node; custom ops as their ONNX definitions) and native (the
  * C++ kernels of `native/claimbench_ops.cc` for the attention and its gradient, GELU's gradient,
- * LayerNorm and its gradient, the weight and bias gradients and the AdamW update). Reference:
- * PyTorch 1.13 CPU runs the same step in ~15–16 ms on the 2-core CI machine (PLATFORM.md).
- * Examples/s = 32 × iter/s.
+ * LayerNorm and its gradient, the weight and bias gradients and the AdamW update). Examples/s =
+ * 32 × iter/s. Reference: the same step in PyTorch 1.13, timed on the same machine by
+ * `bench/pytorch_reference.py --model transformer` (README, Performance).
  *
  * `deno bench -A bench/transformer_step_bench.ts`
  * @module
