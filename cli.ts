@@ -11,14 +11,13 @@
  */
 import { parseArgs } from "@std/cli";
 import { join } from "node:path";
-import { writeFileAtomic } from "./reports/atomic.ts";
+import { writeFileAtomic } from "./io/atomic.ts";
 import { writeReport } from "./reports/report.ts";
 import { formatNumber } from "./reports/report.ts";
 import { RESULTS_SCHEMA, type RunResults, type RunTimings, summarise } from "./reports/schema.ts";
-import { defaultThreads, nativeOpsLibrary, ortVersion, useNativeOps } from "./onnx/runtime.ts";
-import { buildNativeOps } from "./native/build.ts";
-import { engineVersion } from "./suites/model_cache.ts";
-import { Progress } from "./suites/progress.ts";
+import { defaultThreads, ortVersion } from "./onnx/runtime.ts";
+import { ENGINE_KINDS, type EngineInfo, type EngineKind, openEngine } from "./runner/engine.ts";
+import { Progress } from "./runner/progress.ts";
 import { SUITES } from "./suites/registry.ts";
 import { type Profile, PROFILES, type Suite } from "./suites/suite.ts";
 
@@ -60,13 +59,10 @@ export interface ReproduceOptions {
   seed: number;
   threads: number;
   out: string;
-  engine: Engine;
+  /** Which kernels run claimbench's custom ops (`--engine`). */
+  engine: EngineKind;
   fresh: boolean;
 }
-
-/** Which kernels run claimbench's custom ops (`--engine`). */
-export type Engine = "portable" | "native";
-const ENGINES: readonly Engine[] = ["portable", "native"];
 
 function intFlag(name: string, raw: string | undefined, fallback: number, min: number): number {
   if (raw === undefined) return fallback;
@@ -101,8 +97,8 @@ export function parseReproduceArgs(args: readonly string[]): ReproduceOptions {
     throw new UsageError(`--profile must be one of ${PROFILES.join(", ")}: got "${profile}"`);
   }
   const engine = (a.engine as string | undefined) ?? "portable";
-  if (!ENGINES.includes(engine as Engine)) {
-    throw new UsageError(`--engine must be one of ${ENGINES.join(", ")}: got "${engine}"`);
+  if (!ENGINE_KINDS.includes(engine as EngineKind)) {
+    throw new UsageError(`--engine must be one of ${ENGINE_KINDS.join(", ")}: got "${engine}"`);
   }
   return {
     suites: [...new Map(suites.map((s) => [s.id, s])).values()],
@@ -110,7 +106,7 @@ export function parseReproduceArgs(args: readonly string[]): ReproduceOptions {
     seed: intFlag("seed", a.seed as string | undefined, 0, 0),
     threads: intFlag("threads", a.threads as string | undefined, defaultThreads(), 1),
     out: (a.out as string | undefined) ?? "out",
-    engine: engine as Engine,
+    engine: engine as EngineKind,
     fresh: a.fresh === true,
   };
 }
@@ -131,34 +127,34 @@ export function listSuites(): string {
     .join("\n\n");
 }
 
-function versions(): Record<string, string> {
+/** The `versions` of a results file: code, engine (its source hash and kind), runtimes. */
+export function versions(engine: EngineInfo): Record<string, string> {
   return {
     claimbench: VERSION,
-    engine: engineVersion(),
-    ops: nativeOpsLibrary() === null ? "portable" : "native",
+    engine: engine.version,
+    ops: engine.kind,
     onnxruntime: ortVersion(),
     deno: Deno.version.deno,
   };
 }
 
 /**
- * Sets the process's engine: none for `portable`; for `native`, builds and registers the native
- * op library (a UsageError naming the cause if it cannot be built).
+ * Opens the engine of `--engine` (`runner/engine.ts`), once per run; a UsageError naming the
+ * cause if the native op library cannot be built.
  */
-export async function selectEngine(engine: Engine, log: (m: string) => void): Promise<void> {
-  if (engine === "portable") {
-    useNativeOps(null);
-    log("engine: portable (custom ops run their ONNX definitions)");
-    return;
-  }
-  let library: string;
+export async function startEngine(kind: EngineKind, log: (m: string) => void): Promise<EngineInfo> {
+  let engine: EngineInfo;
   try {
-    library = await buildNativeOps();
+    engine = await openEngine(kind);
   } catch (e) {
-    throw new UsageError(`--engine native needs the native ops: ${(e as Error).message}`);
+    throw new UsageError(`--engine ${kind} needs the native ops: ${(e as Error).message}`);
   }
-  useNativeOps(library);
-  log(`engine: native (custom ops from ${library})`);
+  log(
+    engine.kind === "native"
+      ? `engine: native (custom ops from ${engine.library})`
+      : "engine: portable (custom ops run their ONNX definitions)",
+  );
+  return engine;
 }
 
 /** Runs the suites, writes results and reports, prints the verdicts; returns the exit code. */
@@ -166,15 +162,18 @@ export async function reproduce(o: ReproduceOptions): Promise<number> {
   const all: RunResults[] = [];
   const timings: RunTimings[] = [];
   const log = (m: string) => console.error(m);
-  await selectEngine(o.engine, log);
+  const engine = await startEngine(o.engine, log);
+  const trainedThisRun = new Set<string>();
   for (const suite of o.suites) {
     log(`== ${suite.id} (profile ${o.profile}, seed ${o.seed}, ${o.threads} threads)`);
     const t0 = performance.now();
     const outcome = await suite.run({
       profile: o.profile,
       seed: o.seed,
+      engine,
       threads: o.threads,
       fresh: o.fresh,
+      trainedThisRun,
       cacheDir: join(".cache", "models"),
       progress: (label, total, unit) => new Progress(label, total, { unit }),
       log,
@@ -194,7 +193,7 @@ export async function reproduce(o: ReproduceOptions): Promise<number> {
       metrics: outcome.metrics,
       figures: outcome.figures,
       verdict: summary.allMatch ? "pass" : "fail",
-      versions: versions(),
+      versions: versions(engine),
     };
     const timing: RunTimings = {
       suite: suite.id,

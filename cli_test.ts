@@ -1,7 +1,5 @@
 import { assertEquals, assertStringIncludes, assertThrows } from "@std/assert";
-import { listSuites, main, parseReproduceArgs, selectEngine, UsageError } from "./cli.ts";
-import { nativeOpsLibrary, useNativeOps } from "./onnx/runtime.ts";
-import { engineVersion } from "./suites/model_cache.ts";
+import { listSuites, main, parseReproduceArgs, startEngine, UsageError, versions } from "./cli.ts";
 import { SUITES } from "./suites/registry.ts";
 
 Deno.test("reproduce options: defaults and repeated --suite", () => {
@@ -56,18 +54,14 @@ Deno.test("list shows every suite with its claim", () => {
   }
 });
 
-Deno.test("the engine choice sets the sessions' library and the cache's engine hash", async () => {
+Deno.test("the engine choice gives the run its library and the results their versions", async () => {
   const lines: string[] = [];
-  try {
-    await selectEngine("portable", (m) => lines.push(m));
-    assertEquals(nativeOpsLibrary(), null);
-    const portable = engineVersion();
-    await selectEngine("native", (m) => lines.push(m));
-    assertStringIncludes(nativeOpsLibrary() ?? "", "libclaimbench_ops.so");
-    const native = engineVersion();
-    assertEquals(portable === native, false);
-    assertStringIncludes(lines.join("\n"), "engine: native");
-  } finally {
-    useNativeOps(null);
-  }
+  const portable = await startEngine("portable", (m) => lines.push(m));
+  assertEquals([portable.kind, portable.library], ["portable", null]);
+  const native = await startEngine("native", (m) => lines.push(m));
+  assertStringIncludes(native.library ?? "", "libclaimbench_ops.so");
+  assertEquals(portable.version === native.version, false);
+  assertStringIncludes(lines.join("\n"), "engine: native");
+  assertEquals([versions(native).engine, versions(native).ops], [native.version, "native"]);
+  assertEquals([versions(portable).engine, versions(portable).ops], [portable.version, "portable"]);
 });

@@ -11,41 +11,30 @@
 export { Graph, type Value } from "./onnx/graph.ts";
 /** Primitive op wrappers (each emits one ONNX node and has one gradient rule). */
 export {
-  adamW,
-  type AdamWScalars,
   add,
   argMax,
-  biasAttention,
-  biasAttentionGrad,
-  biasGelu,
-  biasGeluGrad,
-  biasResidual,
-  columnSums,
   concat,
+  constantOfShape,
   div,
   exp,
   fusedMatMul,
   type FusedMatMulOptions,
   gather,
   gelu,
-  geluGrad,
-  layerNormGrad,
   log,
   logSoftmax,
-  maskedCrossEntropy,
-  maskedCrossEntropyGrad,
   matMul,
-  matMulTransA,
   mul,
+  padTo,
   type PrimitiveOp,
   reduceMean,
   reduceSum,
   reshape,
-  rowLayerNorm,
+  reshapeTo,
+  shapeOf,
   slice,
   softmax,
   sub,
-  sumOfSquares,
   transpose,
   where,
 } from "./onnx/ops.ts";
@@ -54,25 +43,76 @@ export { conv1d, crossEntropy, embedding, layerNorm, linear } from "./onnx/nn.ts
 /** Attention: causal multi-head self-attention, rotary tables, additive position biases. */
 export { applyRope, causalSelfAttention, headBias, ropeTables } from "./onnx/attention.ts";
 export { alibiBias, alibiSlopes, causalBias, hardAlibiBias } from "./onnx/attention_bias.ts";
-/** Custom-domain ops and their portable definitions (ONNX functions). */
+/**
+ * The custom-op kit: claimbench's own ONNX ops (`ai.claimbench`), each a typed wrapper, a
+ * definition traced from its composition, a gradient rule and its checks, listed in
+ * `CUSTOM_OPS` (see `onnx/custom/README.md`).
+ */
 export {
-  ADAMW,
+  CUSTOM_DOMAIN,
+  type CustomOp,
+  emitCustomOp,
+  type KernelCheck,
+  traceFunction,
+  type TraceInput,
+} from "./onnx/custom/kit.ts";
+export { CUSTOM_OPS, type CustomOpName } from "./onnx/custom/registry.ts";
+/** Attention from packed projections with a bias on the scores, and its gradient. */
+export {
+  attentionCore,
   BIAS_ATTENTION,
   BIAS_ATTENTION_GRAD,
+  biasAttention,
+  biasAttentionGrad,
+} from "./onnx/custom/attention.ts";
+/** The dilated CNN's convolution (im2col + MatMul). */
+export {
+  CONV1D_IM2COL,
+  conv1dIm2col,
+  type Conv1dOptions,
+  im2colIndex,
+} from "./onnx/custom/conv.ts";
+/** The exact GELU's gradient, and a linear layer's bias + GELU with its gradient. */
+export {
   BIAS_GELU,
   BIAS_GELU_GRAD,
-  BIAS_RESIDUAL,
-  COLUMN_SUMS,
-  CONV1D_IM2COL,
-  CUSTOM_DOMAIN,
+  biasGelu,
+  biasGeluGrad,
   GELU_GRAD,
+  geluGrad,
+  geluSlope,
+} from "./onnx/custom/gelu.ts";
+/** LayerNorm of rows and its gradients. */
+export {
   LAYER_NORM_GRAD,
+  layerNormGrad,
+  ROW_LAYER_NORM,
+  rowLayerNorm,
+} from "./onnx/custom/layer_norm.ts";
+/** A linear layer's bias and weight gradients, and its bias + residual add. */
+export {
+  BIAS_RESIDUAL,
+  biasResidual,
+  COLUMN_SUMS,
+  columnSums,
+  MATMUL_TRANS_A,
+  matMulTransA,
+} from "./onnx/custom/linear.ts";
+/** The masked cross-entropy loss and its gradient. */
+export {
   MASKED_CROSS_ENTROPY,
   MASKED_CROSS_ENTROPY_GRAD,
-  MATMUL_TRANS_A,
-  ROW_LAYER_NORM,
-  sumOfSquaresFunction,
-} from "./onnx/functions.ts";
+  maskedCrossEntropy,
+  maskedCrossEntropyGrad,
+} from "./onnx/custom/loss.ts";
+/** AdamW on flat vectors, and the clipping norm's sum of squares. */
+export {
+  ADAMW,
+  adamW,
+  type AdamWScalars,
+  SUM_OF_SQUARES,
+  sumOfSquares,
+} from "./onnx/custom/optim.ts";
 /** Reverse-mode autodiff over recorded graphs. */
 export { gradients } from "./onnx/autodiff.ts";
 /** The gradient table. */
@@ -94,16 +134,19 @@ export {
   type TrainStepSpec,
   unflatParams,
 } from "./onnx/optim.ts";
-/** The training loop, and the state feeds of hand-driven train steps. */
+/** The state feeds of train steps (the training loop's, or hand-driven ones). */
 export {
   advanceFeeds,
-  initialState,
+  initialStepState,
   stateFeeds,
+  stateParams,
+  type StepState,
   storeFeeds,
-  train,
-  type TrainOptions,
-  type TrainState,
-} from "./onnx/trainer.ts";
+} from "./onnx/step_state.ts";
+/** The training loop, the engine as a value, training with the model cache. */
+export { initialState, train, type TrainOptions, type TrainState } from "./runner/trainer.ts";
+export { type EngineInfo, type EngineKind, openEngine } from "./runner/engine.ts";
+export { trainCached, type TrainContext, type TrainJob } from "./runner/training.ts";
 /** Forward graphs over trained parameters (evaluation). */
 export { type ForwardSession, forwardSession, type ForwardSpec } from "./onnx/inference.ts";
 /**
@@ -119,26 +162,32 @@ export {
   ortLibraryPath,
 } from "./onnx/native_session.ts";
 /**
- * Builds the C++ custom-op library (`BiasAttention`, `BiasAttentionGrad`, `GeluGrad`,
- * `RowLayerNorm`, `LayerNormGrad`, `ColumnSums`, `AdamW`, `BiasSoftmax`, `SoftmaxGrad`,
- * `MaskedCrossEntropy`, `MaskedCrossEntropyGrad`, `BiasResidual`, `BiasGelu`, `BiasGeluGrad`,
- * `SumOfSquares`, `MatMulTransA`) with g++.
- */
-export { buildNativeOps, NATIVE_OPS_LIBRARY } from "./native/build.ts";
-/**
- * ONNX Runtime sessions, on the portable engine (onnxruntime-node) or, after `useNativeOps`,
- * the native one (custom ops as C++ kernels).
+ * Builds the C++ kernels of the custom ops (`native/kernels/`, one file per family) with g++,
+ * and their CUDA kernels (`native/cuda/`) with nvcc where it is installed.
  */
 export {
-  nativeOpsLibrary,
+  buildCudaOps,
+  buildNativeOps,
+  CUDA_OPS_LIBRARY,
+  NATIVE_OPS_LIBRARY,
+} from "./native/build.ts";
+/** The op table of a built native library (its ops and arities, as its kernel files register). */
+export { type NativeOp, nativeOpTable } from "./native/op_table.ts";
+/**
+ * ONNX Runtime sessions, on the portable engine (onnxruntime-node) or the native one (custom ops
+ * as C++ kernels), as each session's options say.
+ */
+export {
+  type Engine,
+  nativeEngine,
+  PORTABLE_ENGINE,
   Session,
   type SessionOptions,
   type Tensor,
   tensor,
-  useNativeOps,
 } from "./onnx/runtime.ts";
 /** The seeded PRNG and seed derivation. */
-export { Prng } from "./fixtures/prng.ts";
+export { Prng, type RandomSource } from "./fixtures/prng.ts";
 export { dataSeed, deriveSeed, initSeed } from "./fixtures/seeds.ts";
 /** Task generators. */
 export {

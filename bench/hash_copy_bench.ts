@@ -11,7 +11,7 @@
 import { copyEvalBatch } from "../fixtures/copy_task.ts";
 import { Prng } from "../fixtures/prng.ts";
 import { hashCopyModel } from "../models/hash_copy_transformer.ts";
-import { Session, tensor } from "../onnx/runtime.ts";
+import { PORTABLE_ENGINE, Session, tensor } from "../onnx/runtime.ts";
 
 const D = 26;
 const N_HEADS = 8;
@@ -24,6 +24,7 @@ const THREADS = 2;
 const batch = copyEvalBatch(new Prng(1), { count: STRINGS, length: L, context: T, D });
 const session = await Session.create(hashCopyModel({ n: N_HEADS, D }, CHUNK, T), {
   threads: THREADS,
+  engine: PORTABLE_ENGINE,
 });
 
 /** Runs every string once; returns how many were copied exactly. */

@@ -1,9 +1,7 @@
 /**
- * Native custom ops (`native/claimbench_ops.cc`) against their standard-op compositions, both run
+ * Native custom ops (`native/kernels/`) against their standard-op compositions, both run
  * through {@linkcode NativeSession} on 2 threads so that only the graph differs:
  *
- * - BiasSoftmax(X, B) vs Add + Softmax, X [32, 8, 96, 96] with a causal bias B [8, 96, 96];
- * - SoftmaxGrad(dY, Y) vs Mul, ReduceSum, Sub, Mul at the same shape;
  * - GeluGrad(dY, X) vs the erf-GELU derivative from Mul/Erf/Add/Exp at [3072, 256];
  * - BiasAttention(QKV, Bias, Scale) and BiasAttentionGrad vs their ONNX definitions (the same
  *   graph in a session without the library), in the bench transformer's attention: B 32, T 96,
@@ -24,29 +22,18 @@
 import { Prng } from "../fixtures/prng.ts";
 import { buildNativeOps } from "../native/build.ts";
 import { headBias } from "../onnx/attention.ts";
-import { causalBias, hardAlibiBias } from "../onnx/attention_bias.ts";
-import { CUSTOM_DOMAIN } from "../onnx/functions.ts";
+import { hardAlibiBias } from "../onnx/attention_bias.ts";
+import { CUSTOM_DOMAIN } from "../onnx/custom/kit.ts";
 import { Graph, type Value } from "../onnx/graph.ts";
 import { NativeSession, type NativeTensor } from "../onnx/native_session.ts";
-import {
-  adamW,
-  add,
-  biasAttention,
-  biasAttentionGrad,
-  columnSums,
-  erf,
-  exp,
-  layerNormGrad,
-  mul,
-  reduceSum,
-  rowLayerNorm,
-  softmax,
-  sub,
-} from "../onnx/ops.ts";
+import { mul } from "../onnx/ops.ts";
+import { biasAttention, biasAttentionGrad } from "../onnx/custom/attention.ts";
+import { layerNormGrad, rowLayerNorm } from "../onnx/custom/layer_norm.ts";
+import { columnSums } from "../onnx/custom/linear.ts";
+import { geluSlope } from "../onnx/custom/gelu.ts";
+import { adamW } from "../onnx/custom/optim.ts";
 
 const THREADS = 2;
-const [N, H, T] = [32, 8, 96];
-const ATT = [N, H, T, T];
 const GELU = [3072, 256];
 
 const lib = await buildNativeOps();
@@ -76,46 +63,14 @@ function session(bytes: Uint8Array, libraries = [lib]): NativeSession {
   return NativeSession.create(bytes, { threads: THREADS, customOpLibraries: libraries });
 }
 
-const x: NativeTensor = { data: normal(N * H * T * T), dims: ATT };
-// The causal mask exactly as the models feed it (MASKED = −1e9, not −inf), once per head.
-const causal = new Float32Array(H * T * T);
-for (let h = 0; h < H; h++) causal.set(causalBias(T), h * T * T);
-const bias: NativeTensor = { data: causal, dims: [H, T, T] };
-const dy: NativeTensor = { data: normal(N * H * T * T), dims: ATT };
-
-const biasSoftmax = {
-  native: session(model("bias_softmax", ATT, [H, T, T], native("BiasSoftmax", ATT))),
-  composed: session(model("bias_softmax", ATT, [H, T, T], (a, b) => softmax(add(a, b)))),
-};
-const y: NativeTensor = { data: biasSoftmax.native.run({ a: x, b: bias }).y.data, dims: ATT };
-const softmaxGrad = {
-  native: session(model("softmax_grad", ATT, ATT, native("SoftmaxGrad", ATT))),
-  // dX = Y ⊙ (dY − Σ_j dY ⊙ Y)
-  composed: session(
-    model(
-      "softmax_grad",
-      ATT,
-      ATT,
-      (g, p) => mul(p, sub(g, reduceSum(mul(g, p), [3], { keepdims: true }))),
-    ),
-  ),
-};
-
 const gx: NativeTensor = { data: normal(GELU[0] * GELU[1]), dims: GELU };
 const gdy: NativeTensor = { data: normal(GELU[0] * GELU[1]), dims: GELU };
 const geluGrad = {
   native: session(model("gelu_grad", GELU, GELU, native("GeluGrad", GELU))),
-  // GELU'(x) = Φ(x) + x·φ(x), Φ(x) = ½(1 + erf(x/√2)), φ(x) = e^(−x²/2)/√(2π)
-  composed: session(model("gelu_grad", GELU, GELU, (g, v) => {
-    const cdf = mul(add(erf(mul(v, Math.SQRT1_2)), 1), 0.5);
-    const pdf = mul(exp(mul(mul(v, v), -0.5)), 1 / Math.sqrt(2 * Math.PI));
-    return mul(g, add(cdf, mul(v, pdf)));
-  })),
+  composed: session(model("gelu_grad", GELU, GELU, (g, v) => mul(g, geluSlope(v)))),
 };
 
 const cases = [
-  ["BiasSoftmax [32,8,96,96] + causal [8,96,96]", biasSoftmax, { a: x, b: bias }],
-  ["SoftmaxGrad [32,8,96,96]", softmaxGrad, { a: dy, b: y }],
   ["GeluGrad [3072,256]", geluGrad, { a: gdy, b: gx }],
 ] as const;
 

@@ -12,8 +12,8 @@ import { selectiveCopyBatch } from "../fixtures/selective_copy.ts";
 import { dilatedCnnLogits, dilatedCnnParams } from "../models/dilated_cnn.ts";
 import { crossEntropy } from "../onnx/nn.ts";
 import { ADAMW_DEFAULTS, buildTrainStep } from "../onnx/optim.ts";
-import { defaultThreads, Session, type Tensor, tensor } from "../onnx/runtime.ts";
-import { advanceFeeds, initialState, stateFeeds } from "../onnx/trainer.ts";
+import { defaultThreads, PORTABLE_ENGINE, Session, type Tensor, tensor } from "../onnx/runtime.ts";
+import { advanceFeeds, initialStepState, stateFeeds } from "../onnx/step_state.ts";
 
 const BATCH = 64;
 const LENGTH = 52;
@@ -29,9 +29,10 @@ const model = buildTrainStep({
   loss: (p, b) => crossEntropy(dilatedCnnLogits(config, p, b.input), b.target),
   optimizer: ADAMW_DEFAULTS,
 }).toModel();
-const session = await Session.create(model, { threads: defaultThreads() });
+// The portable engine (the default), as `deno task reproduce` trains.
+const session = await Session.create(model, { threads: defaultThreads(), engine: PORTABLE_ENGINE });
 
-const feeds: Record<string, Tensor> = stateFeeds(initialState(params), params);
+const feeds: Record<string, Tensor> = stateFeeds(initialStepState(params), params);
 feeds.lr = tensor("float32", Float32Array.of(2e-3), []);
 const prng = new Prng(2);
 let step = 0;

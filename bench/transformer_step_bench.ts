@@ -22,9 +22,9 @@ import {
 } from "../models/transformer.ts";
 import { crossEntropy } from "../onnx/nn.ts";
 import { ADAMW_DEFAULTS, buildTrainStep } from "../onnx/optim.ts";
-import { Session, type Tensor, tensor } from "../onnx/runtime.ts";
-import { buildNativeOps } from "../native/build.ts";
-import { advanceFeeds, initialState, stateFeeds } from "../onnx/trainer.ts";
+import { type Engine, Session, type Tensor, tensor } from "../onnx/runtime.ts";
+import { advanceFeeds, initialStepState, stateFeeds } from "../onnx/step_state.ts";
+import { openEngine } from "../runner/engine.ts";
 
 const BATCH = 32;
 const CONTEXT = 96;
@@ -64,10 +64,10 @@ const data = copyTrainBatch(new Prng(2), {
  * One session and its feeds; each step feeds the previous step's parameters and moments back,
  * as training does.
  */
-async function stepper(threads: number, nativeOps: string | null): Promise<() => Promise<void>> {
-  const session = await Session.create(model, { threads, nativeOps });
+async function stepper(threads: number, engine: Engine): Promise<() => Promise<void>> {
+  const session = await Session.create(model, { threads, engine });
   const feeds: Record<string, Tensor> = {
-    ...stateFeeds(initialState(params), params),
+    ...stateFeeds(initialStepState(params), params),
     input: tensor("int32", data.input, [BATCH, CONTEXT]),
     target: tensor("int32", data.target, [BATCH, CONTEXT]),
     mask: tensor("float32", data.lossMask, [BATCH, CONTEXT]),
@@ -81,16 +81,15 @@ async function stepper(threads: number, nativeOps: string | null): Promise<() =>
   };
 }
 
-const library = await buildNativeOps();
-for (const [engine, nativeOps] of [["portable", null], ["native", library]] as const) {
+for (const engine of [await openEngine("portable"), await openEngine("native")]) {
   for (const threads of [THREADS, 1]) {
-    const step = await stepper(threads, nativeOps);
+    const step = await stepper(threads, engine);
     Deno.bench({
-      name: `transformer train step, ${engine} (B ${BATCH}, T ${CONTEXT}, ${threads} thread${
+      name: `transformer train step, ${engine.kind} (B ${BATCH}, T ${CONTEXT}, ${threads} thread${
         threads > 1 ? "s" : ""
       })`,
       group: `transformer, ${threads} thread${threads > 1 ? "s" : ""}`,
-      baseline: engine === "portable",
+      baseline: engine.kind === "portable",
       n: 200,
       warmup: 20,
       fn: step,

@@ -10,7 +10,7 @@
  * U(±1/√(C·k)) (kaiming-uniform with a = √5).
  * @module
  */
-import type { Prng } from "../fixtures/prng.ts";
+import type { RandomSource } from "../fixtures/prng.ts";
 import type { Value } from "../onnx/graph.ts";
 import { add, gelu, matMul, reshape, transpose } from "../onnx/ops.ts";
 import { conv1d, embedding } from "../onnx/nn.ts";
@@ -20,7 +20,6 @@ import {
   type ParamShape,
   paramShapes,
   type ParamSpec,
-  type RandomSource,
 } from "../onnx/optim.ts";
 import { staticShape } from "../onnx/graph.ts";
 
@@ -86,7 +85,7 @@ function dilatedCnnLayout(c: DilatedCnnConfig): ParamLayout[] {
 }
 
 /** Initial parameters, drawn from `prng` in a fixed order. */
-export function dilatedCnnParams(c: DilatedCnnConfig, prng: Prng): ParamSpec[] {
+export function dilatedCnnParams(c: DilatedCnnConfig, prng: RandomSource): ParamSpec[] {
   return drawParams(dilatedCnnLayout(c), prng);
 }
 

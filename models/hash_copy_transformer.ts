@@ -61,7 +61,7 @@ import {
   unsqueeze,
 } from "../onnx/ops.ts";
 import { alibiBias, hardAlibiBias } from "../onnx/attention_bias.ts";
-import { Session, tensor } from "../onnx/runtime.ts";
+import { type Engine, Session, tensor } from "../onnx/runtime.ts";
 
 /** Shape of the constructed model. */
 export interface HashCopyConfig {
@@ -228,6 +228,8 @@ export function hashCopyModel(cfg: HashCopyConfig, batch: number, T: number): Ui
 export interface HashCopyRunOptions {
   /** ORT intra-op threads. */
   threads: number;
+  /** The engine the session runs on (this model uses none of the custom ops). */
+  engine: Engine;
   /** Rows per session run; default keeps the layer-2 scores near 2^24 floats. */
   chunk?: number;
 }
@@ -250,7 +252,10 @@ export async function hashCopyPredict(
   const chunk = Math.min(rows, opts.chunk ?? Math.max(1, Math.floor(2 ** 24 / (T * T))));
   // One session per call (not cached): every (n, D, T) is evaluated once, and the Hard-ALiBi
   // constants grow as n·T².
-  const session = await Session.create(hashCopyModel(cfg, chunk, T), { threads: opts.threads });
+  const session = await Session.create(hashCopyModel(cfg, chunk, T), {
+    threads: opts.threads,
+    engine: opts.engine,
+  });
   const out = new Int32Array(rows * T);
   try {
     for (let r0 = 0; r0 < rows; r0 += chunk) {

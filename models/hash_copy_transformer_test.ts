@@ -2,6 +2,7 @@ import { assert, assertEquals, assertThrows } from "@std/assert";
 import { copyEvalBatch, duplicateNgramEvalBatch } from "../fixtures/copy_task.ts";
 import { Prng } from "../fixtures/prng.ts";
 import { Graph } from "../onnx/graph.ts";
+import { PORTABLE_ENGINE } from "../onnx/runtime.ts";
 import {
   hashCopyBeta,
   hashCopyBits,
@@ -88,7 +89,11 @@ Deno.test("the ONNX model predicts what the algorithm predicts, at every positio
   for (const [n, D, L, count] of [[1, 4, 6, 64], [2, 4, 12, 64], [3, 2, 20, 48], [5, 26, 60, 16]]) {
     const T = 2 * L + 2;
     const b = copyEvalBatch(new Prng(7 * n + D), { count, length: L, context: T, D });
-    const pred = await hashCopyPredict({ n, D }, b.input, T, { threads: 2, chunk: 24 });
+    const pred = await hashCopyPredict({ n, D }, b.input, T, {
+      threads: 2,
+      engine: PORTABLE_ENGINE,
+      chunk: 24,
+    });
     let wrong = 0;
     for (let r = 0; r < count; r++) {
       const ref = hashCopyReference(rowOf(b.input, T, r), n, D);
@@ -115,7 +120,10 @@ Deno.test("on duplicated n-grams the model makes the algorithm's mistake", async
       context: T,
       D,
     });
-    const pred = await hashCopyPredict({ n, D }, b.input, T, { threads: 2 });
+    const pred = await hashCopyPredict({ n, D }, b.input, T, {
+      threads: 2,
+      engine: PORTABLE_ENGINE,
+    });
     let mistakes = 0;
     for (let r = 0; r < count; r++) {
       const ref = hashCopyReference(rowOf(b.input, T, r), n, D);

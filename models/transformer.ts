@@ -25,9 +25,10 @@
  * train step's node count by ~10% and its time by ~8% (bench/transformer_step_bench.ts).
  * @module
  */
-import type { Prng } from "../fixtures/prng.ts";
+import type { RandomSource } from "../fixtures/prng.ts";
 import { staticShape, type Value } from "../onnx/graph.ts";
-import { add, matMul, reshape, rowLayerNorm, slice, transpose } from "../onnx/ops.ts";
+import { add, matMul, reshape, slice, transpose } from "../onnx/ops.ts";
+import { rowLayerNorm } from "../onnx/custom/layer_norm.ts";
 import { embedding, linearGelu, linearResidual } from "../onnx/nn.ts";
 import {
   drawParams,
@@ -217,7 +218,7 @@ function transformerLayout(c: TransformerConfig): ParamLayout[] {
 }
 
 /** Initial parameters, drawn from `prng` in a fixed order (see `transformerLayout`). */
-export function transformerParams(c: TransformerConfig, prng: Prng): ParamSpec[] {
+export function transformerParams(c: TransformerConfig, prng: RandomSource): ParamSpec[] {
   return drawParams(transformerLayout(c), prng);
 }
 

@@ -4,9 +4,15 @@ import { copyTrainBatch } from "../fixtures/copy_task.ts";
 import { gradCheck } from "../onnx/gradcheck.ts";
 import { Graph, type Value } from "../onnx/graph.ts";
 import { crossEntropy } from "../onnx/nn.ts";
-import { ADAMW_DEFAULTS, buildTrainStep, paramInputs, type ParamSpec } from "../onnx/optim.ts";
-import { train } from "../onnx/trainer.ts";
+import {
+  ADAMW_DEFAULTS,
+  buildTrainStep,
+  learningRate,
+  paramInputs,
+  type ParamSpec,
+} from "../onnx/optim.ts";
 import { Session, type Tensor, tensor } from "../onnx/runtime.ts";
+import { advanceFeeds, initialStepState, stateFeeds } from "../onnx/step_state.ts";
 import {
   hardAlibiWindows,
   type PositionKind,
@@ -398,22 +404,24 @@ Deno.test("training smoke test: 200 AdamW steps learn to copy short strings", as
   });
   const prng = new Prng(102);
   const losses: number[] = [];
-  await train({
-    model: step.toModel(),
-    params,
-    steps: 200,
-    schedule: { lr: 1e-2, warmupSteps: 20, totalSteps: 200 },
-    threads: 1,
-    batch: () => {
+  const schedule = { lr: 1e-2, warmupSteps: 20, totalSteps: 200 };
+  const session = await Session.create(step.toModel(), { threads: 1 });
+  const feeds = stateFeeds(initialStepState(params), params);
+  try {
+    for (let t = 1; t <= schedule.totalSteps; t++) {
       const d = copyTrainBatch(prng, { batch: B, context: T, minLen: 1, maxLen: 2, D });
-      return {
-        input: tensor("int32", d.input, [B, T]),
-        target: tensor("int32", d.target, [B, T]),
-        mask: tensor("float32", d.lossMask, [B, T]),
-      };
-    },
-    onStep: (_, loss) => losses.push(loss),
-  });
+      feeds.step = tensor("float32", Float32Array.of(t), []);
+      feeds.lr = tensor("float32", Float32Array.of(learningRate(t, schedule)), []);
+      feeds.input = tensor("int32", d.input, [B, T]);
+      feeds.target = tensor("int32", d.target, [B, T]);
+      feeds.mask = tensor("float32", d.lossMask, [B, T]);
+      const out = await session.run(feeds);
+      losses.push(Number(out.loss.data[0]));
+      advanceFeeds(feeds, out);
+    }
+  } finally {
+    await session.release();
+  }
   const mean = (a: number[]) => a.reduce((s, v) => s + v, 0) / a.length;
   assertLess(1.5, mean(losses.slice(0, 5)), "initial loss");
   assertLess(mean(losses.slice(-20)), 0.4, "final loss (mean of the last 20 steps)");

@@ -10,10 +10,10 @@
  *   y = merge(a·v)·W_proj + b_proj                     [B, T, C]
  *
  * With a bias (every scheme but RoPE), the part between the projections is one custom op,
- * `BiasAttention` (`onnx/functions.ts`): its ONNX definition is exactly the composition below,
- * so the portable engine computes the same bits as before the op existed, while the native
- * engine runs each head inside the cache (`native/claimbench_ops.cc`). RoPE rotates q and k
- * between the projection and the scores, so it keeps the composition.
+ * `BiasAttention` (`onnx/custom/attention.ts`): its ONNX definition is traced from the same
+ * composition (`attentionCore`), so the portable engine computes the same bits as before the op
+ * existed, while the native engine runs each head inside the cache (`native/kernels/`). RoPE
+ * rotates q and k between the projection and the scores, so it runs `attentionCore` itself.
  *
  * The composition: one fused QKV projection, one transpose to head-major before the split, and
  * MatMuls batched over [B, H] keep nodes and data movement few: in ORT the scale folds into the
@@ -23,17 +23,8 @@
  */
 import { type DType, type Graph, staticShape, type Value } from "./graph.ts";
 import { linear, linearResidual } from "./nn.ts";
-import {
-  add,
-  biasAttention,
-  expand,
-  matMul,
-  mul,
-  reshape,
-  softmax,
-  split,
-  transpose,
-} from "./ops.ts";
+import { add, expand, matMul, mul, reshape, split, transpose } from "./ops.ts";
+import { attentionCore, biasAttention } from "./custom/attention.ts";
 
 /** The weights of one attention layer; C = model width. */
 export interface AttentionParams {
@@ -140,14 +131,6 @@ export function applyRope(x: Value, r: RopeTables): Value {
   return add(mul(x, r.cos), mul(matMul(x, r.rotate), r.sin));
 }
 
-/** softmax(scale·q·kᵀ + bias)·v from primitive ops, as BiasAttention's definition. */
-function composedAttention(q: Value, k: Value, v: Value, bias: Value, scale: number): Value {
-  const kt = transpose(k, [0, 1, 3, 2]); // [B, H, hs, T]
-  const scores = matMul(mul(q, scale), kt); // [B, H, T, T]
-  const att = softmax(add(scores, bias), { axis: -1 }); // [B, H, T, T]
-  return matMul(att, v); // [B, H, T, hs]
-}
-
 /**
  * Causal multi-head self-attention of x [B, T, C] → [B, T, C]; with `residual` [B, T, C] (a
  * block's skip connection), residual + attention, added with the output projection's bias in
@@ -184,7 +167,7 @@ export function causalSelfAttention(
     q = applyRope(q, opts.rope);
     k = applyRope(k, opts.rope);
   }
-  const y = composedAttention(q, k, v, opts.bias, 1 / Math.sqrt(hs)); // [B, H, T, hs]
+  const y = attentionCore(q, k, v, opts.bias, 1 / Math.sqrt(hs)); // [B, H, T, hs]
   const merged = reshape(transpose(y, [0, 2, 1, 3]), [B, T, C]); // [B, T, C]
   return project(merged, p, residual); // [B, T, C]
 }

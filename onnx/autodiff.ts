@@ -6,13 +6,14 @@
  * @module
  */
 import { type Node, staticShape, type Value } from "./graph.ts";
-import { CUSTOM_DOMAIN } from "./functions.ts";
+import { CUSTOM_DOMAIN } from "./custom/kit.ts";
+import { columnSums } from "./custom/linear.ts";
 import { MS_DOMAIN } from "./ops.ts";
 
 /** Domains whose ops the gradient table covers: ONNX, ours, and ORT's `FusedMatMul`. */
 const DIFFERENTIABLE_DOMAINS: readonly string[] = ["", CUSTOM_DOMAIN, MS_DOMAIN];
-import { GRADIENTS } from "./gradients.ts";
-import { add, columnSums, expand, isFloat, type PrimitiveOp, reduceSum, reshape } from "./ops.ts";
+import { GRADIENTS, type GradRule } from "./gradients.ts";
+import { add, expand, isFloat, reduceSum, reshape } from "./ops.ts";
 
 /** Sums `grad` (shape broadcast from `target`'s) back to `target`'s shape. */
 export function unbroadcast(grad: Value, target: Value): Value {
@@ -64,7 +65,7 @@ export function gradients(loss: Value, wrt: readonly Value[]): Value[] {
     const dys = node.outputs.map((o) => pending.get(o.name) ?? null);
     if (dys.every((d) => d === null)) continue;
     const needs = node.inputs.map((i) => !!i && depends.has(i.name) && isFloat(i.dtype));
-    const rule = GRADIENTS[node.op as PrimitiveOp];
+    const rule = (GRADIENTS as Readonly<Record<string, GradRule | undefined>>)[node.op];
     if (!rule || !DIFFERENTIABLE_DOMAINS.includes(node.domain)) {
       throw new TypeError(`Cannot differentiate ${node.domain}${node.op}: no gradient rule`);
     }

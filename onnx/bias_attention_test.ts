@@ -6,19 +6,9 @@ import { alibiBias, causalBias, hardAlibiBias, MASKED } from "./attention_bias.t
 import { gradients } from "./autodiff.ts";
 import { Graph, type Value } from "./graph.ts";
 import { NativeSession, type NativeTensor } from "./native_session.ts";
-import {
-  add,
-  biasAttention,
-  biasAttentionGrad,
-  matMul,
-  mul,
-  reduceSum,
-  reshape,
-  softmax,
-  split,
-  transpose,
-} from "./ops.ts";
-import { Session, tensor } from "./runtime.ts";
+import { add, matMul, mul, reduceSum, reshape, softmax, split, transpose } from "./ops.ts";
+import { biasAttention, biasAttentionGrad } from "./custom/attention.ts";
+import { nativeEngine, PORTABLE_ENGINE, Session, tensor } from "./runtime.ts";
 
 const LIB = await buildNativeOps();
 
@@ -281,7 +271,7 @@ Deno.test("BiasAttention's portable definition computes the composition's bits",
   };
   const outs = [];
   for (const fused of [false, true]) {
-    const s = await Session.create(build(fused), { threads: 1, nativeOps: null });
+    const s = await Session.create(build(fused), { threads: 1, engine: PORTABLE_ENGINE });
     outs.push(await s.run(feeds));
     await s.release();
   }
@@ -302,8 +292,8 @@ Deno.test("Session runs BiasAttention natively when given the library, portably 
     qkv: tensor("float32", c.qkv, [c.B, c.T, 3 * C]),
     dy: tensor("float32", c.dy, [c.B, c.T, C]),
   };
-  const native = await Session.create(model, { threads: 1, nativeOps: LIB });
-  const portable = await Session.create(model, { threads: 1, nativeOps: null });
+  const native = await Session.create(model, { threads: 1, engine: nativeEngine(LIB) });
+  const portable = await Session.create(model, { threads: 1, engine: PORTABLE_ENGINE });
   try {
     assert(native.native && !portable.native);
     const a = await native.run(feeds);

@@ -1,37 +1,32 @@
 /**
- * The gradient table: one reverse-mode rule per primitive op, `null` for inputs that carry no
- * gradient. Rules may return a gradient in the broadcast (output) shape; the driver
+ * The gradient table: one reverse-mode rule per op (the primitives' here, each custom op's from
+ * its family file in `onnx/custom/`), `null` for inputs that carry no gradient. Rules may return a gradient in the broadcast (output) shape; the driver
  * (`onnx/autodiff.ts`) sums it back to the input's shape, in one place.
  * @module
  */
 import { type Node, numel, staticShape, type Value } from "./graph.ts";
+import { geluGrad } from "./custom/gelu.ts";
+import { layerNormGradients } from "./custom/layer_norm.ts";
+import { matMulTransA } from "./custom/linear.ts";
+import { CUSTOM_OPS, type CustomOpName } from "./custom/registry.ts";
 import {
-  biasAttentionGrad,
-  biasGeluGrad,
   cast,
   concat,
-  conv1dIm2col,
   div,
   equal,
   exp,
   expand,
   fusedMatMul,
   type FusedMatMulOptions,
-  gather,
-  geluGrad,
   greater,
-  layerNormGrad,
   less,
   log,
-  maskedCrossEntropyGrad,
   matMul,
-  matMulTransA,
   mul,
   neg,
   oneHot,
   pad,
   type PrimitiveOp,
-  reduceMean,
   reduceSum,
   reshape,
   slice,
@@ -217,8 +212,8 @@ function reshapeBack({ node, dy }: GradArgs): (Value | null)[] {
   return [reshape(dy, staticShape(ins(node)[0], "differentiate a reshape")), null];
 }
 
-/** The gradient table. `Record<PrimitiveOp, …>`: a primitive without a rule does not compile. */
-export const GRADIENTS: Record<PrimitiveOp, GradRule> = {
+/** The rules of the primitives. `Record<PrimitiveOp, …>`: one without a rule does not compile. */
+const PRIMITIVE_RULES: Record<PrimitiveOp, GradRule> = {
   Add: ({ dy }) => [dy, dy],
   Sub: ({ dy, needs }) => [dy, needs[1] ? neg(dy) : null],
   Mul: ({ node, dy, needs }) => {
@@ -270,26 +265,6 @@ export const GRADIENTS: Record<PrimitiveOp, GradRule> = {
   Relu: ({ node, dy }) => [where(greater(ins(node)[0], 0), dy, 0)],
   // GELU'(x) = Φ(x) + x·φ(x), Φ(x) = ½(1 + erf(x/√2)), φ(x) = e^(−x²/2)/√(2π)
   Gelu: ({ node, dy }) => [geluGrad(dy, ins(node)[0])],
-  // dT = dY·GELU'(T), T = X + B: the node's second output holds GELU'(T); dB sums dT's rows.
-  BiasGelu: ({ node, dy, dys, needs }) => {
-    if (dys[1]) throw new TypeError("Cannot differentiate through BiasGelu's Slope output");
-    if (!needs[1]) return [mul(dy, node.outputs[1]), null];
-    const [dt, db] = biasGeluGrad(dy, node.outputs[1]);
-    return [dt, db];
-  },
-  BiasGeluGrad: () => {
-    throw new TypeError("Cannot differentiate BiasGeluGrad: no second-order rule");
-  },
-  GeluGrad: () => {
-    throw new TypeError("Cannot differentiate GeluGrad: no second-order rule");
-  },
-  LayerNormGrad: () => {
-    throw new TypeError("Cannot differentiate LayerNormGrad: no second-order rule");
-  },
-  AdamW: () => {
-    throw new TypeError("Cannot differentiate AdamW: an optimiser step, not part of a loss");
-  },
-  ColumnSums: ({ node, dy }) => [expand(dy, staticShape(ins(node)[0], "differentiate ColumnSums"))],
   Identity: ({ dy }) => [dy],
   Cast: ({ node, dy }) => {
     const x = ins(node)[0];
@@ -297,11 +272,6 @@ export const GRADIENTS: Record<PrimitiveOp, GradRule> = {
   },
   MatMul: matMulGrad,
   FusedMatMul: fusedMatMulGrad,
-  // Y = Aᵀ·B: dA = B·dYᵀ, dB = A·dY.
-  MatMulTransA: ({ node, dy, needs }) => {
-    const [a, b] = ins(node);
-    return [needs[0] ? product(b, dy, { transB: true }) : null, needs[1] ? matMul(a, dy) : null];
-  },
   Gather: gatherGrad,
   Reshape: reshapeBack,
   Unsqueeze: reshapeBack,
@@ -361,99 +331,21 @@ export const GRADIENTS: Record<PrimitiveOp, GradRule> = {
   Equal: notDifferentiable("Equal"),
   Less: notDifferentiable("Less"),
   Greater: notDifferentiable("Greater"),
-  // y = conv(x, W) + b. dx is the convolution of dy with the kernel flipped in time and
-  // transposed in channels (same dilation and padding): W'[j·C_out + o, i] = W[(k−1−j)·C_in + i, o].
-  // dW = colsᵀ·dy reuses the forward im2col matrix; db = Σ dy.
-  Conv1dIm2col: ({ node, dy, dys, needs }) => {
-    if (dys[1]) throw new TypeError("Cannot differentiate through Conv1dIm2col's Cols output");
-    const [x, w] = ins(node);
-    const k = node.attrs.kernel as number;
-    const dilation = node.attrs.dilation as number;
-    const [, cin] = staticShape(x, "differentiate Conv1dIm2col").slice(1);
-    const [batch, length, cout] = staticShape(dy, "differentiate Conv1dIm2col");
-    let dx: Value | null = null;
-    if (needs[0]) {
-      const g = w.graph;
-      const reversed = g.constant(
-        Array.from({ length: k }, (_, j) => k - 1 - j),
-        [k],
-        "int64",
-      );
-      const taps = gather(reshape(w, [k, cin, cout]), reversed, { axis: 0 }); // [k, C_in, C_out]
-      const flipped = reshape(transpose(taps, [0, 2, 1]), [k * cout, cin]);
-      dx = conv1dIm2col(dy, flipped, g.scalar(0, dy.dtype), { kernel: k, dilation })[0];
-    }
-    const dy2 = needs[1] || needs[2] ? reshape(dy, [batch * length, cout]) : null;
-    return [
-      dx,
-      needs[1] ? matMul(transpose(node.outputs[1]), dy2!) : null,
-      needs[2] ? reduceSum(dy2!, [0]) : null,
-      null,
-      null,
-      null,
-      null,
-    ];
-  },
-  BiasAttention: ({ node, dy, needs }) => {
-    const [qkv, bias, scale] = ins(node);
-    if (needs[1] || needs[2]) {
-      throw new TypeError("Cannot differentiate BiasAttention's bias or scale: they are constants");
-    }
-    return [biasAttentionGrad(dy, qkv, bias, scale), null, null];
-  },
-  // d Σ g² = 2g·dS
-  SumOfSquares: ({ node, dy }) => [mul(ins(node)[0], mul(dy, 2))],
-  // The driver sums dY over the rows for B.
-  BiasResidual: ({ dy }) => [dy, dy, dy],
-  MaskedCrossEntropy: ({ node, dy, needs }) => {
-    const [logits, targets, mask] = ins(node);
-    if (needs[2]) {
-      throw new TypeError("Cannot differentiate MaskedCrossEntropy's mask: it weighs, not learns");
-    }
-    return [needs[0] ? maskedCrossEntropyGrad(dy, logits, targets, mask) : null, null, null];
-  },
-  MaskedCrossEntropyGrad: () => {
-    throw new TypeError("Cannot differentiate MaskedCrossEntropyGrad: no second-order rule");
-  },
-  BiasAttentionGrad: () => {
-    throw new TypeError("Cannot differentiate BiasAttentionGrad: no second-order rule");
-  },
+  Shape: notDifferentiable("Shape"),
+  ConstantOfShape: notDifferentiable("ConstantOfShape"),
   // x̂ = (x − μ)·r with r = 1/√(σ² + ε) (both node outputs), g = dy·γ:
   // dx = r·(g − mean(g) − x̂·mean(g·x̂)); dγ = Σ_rows dy·x̂, dβ = Σ_rows dy.
   LayerNormalization: (args) => layerNormGradients(args, args.node.attrs.axis as number),
-  RowLayerNorm: (args) => layerNormGradients(args, ins(args.node)[0].shape.length - 1),
 };
 
-/** LayerNormalization's rule over the axes from `axis` (RowLayerNorm's too: the last axis). */
-function layerNormGradients({ node, dy, needs }: GradArgs, axis: number): (Value | null)[] {
-  const [x, scale] = ins(node);
-  const axes = x.shape.map((_, i) => i).filter((i) => i >= axis);
-  const stats = node.outputs.slice(1).map((o) => (o.dtype === x.dtype ? o : cast(o, x.dtype)));
-  const [mean, invStd] = stats;
-  if (needs[0] && axis === x.shape.length - 1) {
-    // The composition below, row sums included, as one op with a native kernel.
-    const [dx, dScale, dBias] = layerNormGrad(dy, x, scale, mean, invStd);
-    return [dx, needs[1] ? dScale : null, needs[2] ? dBias : null];
-  }
-  const xhat = mul(sub(x, mean), invStd);
-  let dx: Value | null = null;
-  if (needs[0]) {
-    const g = mul(dy, scale);
-    const gMean = reduceMean(g, axes, { keepdims: true });
-    const gxMean = reduceMean(mul(g, xhat), axes, { keepdims: true });
-    dx = mul(sub(sub(g, gMean), mul(xhat, gxMean)), invStd);
-  }
-  // Row sums as ones[1, rows]·v[rows, cols]: ORT runs this MatMul faster than a ReduceSum.
-  const sumRows = (v: Value) => {
-    const shape = staticShape(scale, "differentiate LayerNormalization");
-    const cols = numel(shape);
-    const rows = numel(v.shape) / cols;
-    const ones = v.graph.constant(new Array(rows).fill(1), [1, rows], v.dtype);
-    return reshape(matMul(ones, reshape(v, [rows, cols])), shape);
-  };
-  return [
-    dx,
-    needs[1] ? sumRows(mul(dy, xhat)) : null,
-    needs[2] ? sumRows(dy) : null,
-  ];
-}
+/**
+ * The gradient table: the primitives' rules and each custom op's (`onnx/custom/registry.ts`), one
+ * rule per op.
+ */
+export const GRADIENTS: Readonly<Record<PrimitiveOp | CustomOpName, GradRule>> = {
+  ...PRIMITIVE_RULES,
+  ...Object.fromEntries(CUSTOM_OPS.map((op) => [op.name, op.gradient])) as Record<
+    CustomOpName,
+    GradRule
+  >,
+};

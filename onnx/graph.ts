@@ -122,6 +122,27 @@ function toAttrValue(a: Attr): AttrValue {
   return a as AttrValue;
 }
 
+/** A recorded node as `NodeProto` data. */
+export function nodeData(n: Node): NodeData {
+  return {
+    opType: n.op,
+    domain: n.domain,
+    inputs: n.inputs.map((i) => i?.name ?? ""),
+    outputs: n.outputs.map((o) => o.name),
+    attributes: Object.fromEntries(Object.entries(n.attrs).map(([k, a]) => [k, toAttrValue(a)])),
+  };
+}
+
+/** An initializer as `TensorProto` data. */
+export function initializerData(i: Initializer): TensorData {
+  return {
+    name: i.value.name,
+    dtype: i.value.dtype,
+    dims: staticShape(i.value, "serialise an initializer"),
+    raw: rawBytes(i.data),
+  };
+}
+
 /** Options of {@linkcode Graph.toModel}. */
 export interface ModelOptions {
   /** Extra opset imports, e.g. a custom domain. */
@@ -272,21 +293,8 @@ export class Graph {
 
   /** Serialises the graph as an ONNX model. */
   toModel(opts: ModelOptions = {}): Uint8Array {
-    const nodes: NodeData[] = this.nodes.map((n) => ({
-      opType: n.op,
-      domain: n.domain,
-      inputs: n.inputs.map((i) => i?.name ?? ""),
-      outputs: n.outputs.map((o) => o.name),
-      attributes: Object.fromEntries(
-        Object.entries(n.attrs).map(([k, a]) => [k, toAttrValue(a)]),
-      ),
-    }));
-    const initializers: TensorData[] = this.initializers.map((i) => ({
-      name: i.value.name,
-      dtype: i.value.dtype,
-      dims: staticShape(i.value, "serialise an initializer"),
-      raw: rawBytes(i.data),
-    }));
+    const nodes = this.nodes.map(nodeData);
+    const initializers = this.initializers.map(initializerData);
     const info = (v: Value) => ({ name: v.name, dtype: v.dtype, shape: v.shape });
     const functions = [...this.#functions.values(), ...(opts.functions ?? [])];
     // Every non-default domain a node or function uses is imported at version 1 (our functions

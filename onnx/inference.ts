@@ -6,7 +6,7 @@
  */
 import { Graph, type Value } from "./graph.ts";
 import { type BatchInput, batchInputs, paramInputs, type ParamShape } from "./optim.ts";
-import { cachedSession, type Session, type Tensor, tensor } from "./runtime.ts";
+import { cachedSession, type Engine, type Session, type Tensor, tensor } from "./runtime.ts";
 
 /** Everything needed to build a forward graph over trained parameters. */
 export interface ForwardSpec {
@@ -16,6 +16,8 @@ export interface ForwardSpec {
   /** Builds the named outputs from parameter and input values. */
   outputs: (params: Record<string, Value>, inputs: Record<string, Value>) => Record<string, Value>;
   threads: number;
+  /** Which kernels run the custom ops. */
+  engine: Engine;
 }
 
 /** A loaded forward graph; `run` feeds trained values and a batch. */
@@ -35,7 +37,10 @@ export async function forwardSession(spec: ForwardSpec): Promise<ForwardSession>
   const p = paramInputs(g, spec.params);
   const x = batchInputs(g, spec.inputs);
   for (const [name, v] of Object.entries(spec.outputs(p, x))) g.output(v, name);
-  const session: Session = await cachedSession(g.toModel(), { threads: spec.threads });
+  const session: Session = await cachedSession(g.toModel(), {
+    threads: spec.threads,
+    engine: spec.engine,
+  });
   return {
     async run(values, inputs) {
       const feeds: Record<string, Tensor> = { ...inputs };

@@ -1,7 +1,7 @@
 import { assertEquals, assertRejects } from "@std/assert";
 import { forwardSession } from "./inference.ts";
 import { add, matMul } from "./ops.ts";
-import { tensor } from "./runtime.ts";
+import { PORTABLE_ENGINE, tensor } from "./runtime.ts";
 import type { Value } from "./graph.ts";
 
 const spec = {
@@ -12,6 +12,7 @@ const spec = {
     y: add(matMul(x.x, p.w), p.b),
   }),
   threads: 1,
+  engine: PORTABLE_ENGINE,
 };
 
 Deno.test("forwardSession feeds trained values as parameter inputs", async () => {

@@ -1,7 +1,7 @@
 /**
  * A small ONNX Runtime session over Deno FFI to onnxruntime-node's own `libonnxruntime.so.1`:
  * the C API (`OrtGetApiBase` → `GetApi`) with what onnxruntime-node cannot do, registering a
- * custom-op library (`native/claimbench_ops.cc`, built by `native/build.ts`). Inputs are passed
+ * custom-op library (`native/kernels/`, built by `native/build.ts`). Inputs are passed
  * zero-copy; outputs are copied out of ORT's buffers, then every ORT object is released.
  *
  * Both this and `onnx/runtime.ts` use the same ORT instance in one process (PLATFORM.md).

@@ -1,28 +1,15 @@
 import { assert, assertEquals, assertThrows } from "@std/assert";
 import { Prng } from "../fixtures/prng.ts";
 import { buildNativeOps } from "../native/build.ts";
-import { CUSTOM_DOMAIN } from "./functions.ts";
+import { CUSTOM_DOMAIN } from "./custom/kit.ts";
 import { Graph } from "./graph.ts";
 import { nativeOrtVersion, NativeSession, type NativeTensor } from "./native_session.ts";
-import {
-  adamW,
-  add,
-  biasGelu,
-  biasGeluGrad,
-  biasResidual,
-  columnSums,
-  layerNormGrad,
-  maskedCrossEntropy,
-  maskedCrossEntropyGrad,
-  matMul,
-  matMulTransA,
-  mul,
-  reduceSum,
-  rowLayerNorm,
-  softmax,
-  sumOfSquares,
-  tanh,
-} from "./ops.ts";
+import { add, matMul, mul, reduceSum, softmax, tanh } from "./ops.ts";
+import { biasGelu, biasGeluGrad } from "./custom/gelu.ts";
+import { layerNormGrad, rowLayerNorm } from "./custom/layer_norm.ts";
+import { biasResidual, columnSums, matMulTransA } from "./custom/linear.ts";
+import { maskedCrossEntropy, maskedCrossEntropyGrad } from "./custom/loss.ts";
+import { adamW, sumOfSquares } from "./custom/optim.ts";
 import { ortVersion, Session, tensor } from "./runtime.ts";
 
 const LIB = await buildNativeOps();
@@ -81,48 +68,6 @@ function normal(prng: Prng, n: number, scale = 1): Float32Array {
   return Float32Array.from({ length: n }, () => scale * prng.normal());
 }
 
-/** Causal bias [T, S] (S ≥ T, query i sees keys ≤ i + S − T) plus a random part, repeated `h`×. */
-function causalBias(prng: Prng, h: number, t: number, s: number): Float32Array {
-  const b = new Float32Array(h * t * s);
-  for (let k = 0; k < h; k++) {
-    for (let i = 0; i < t; i++) {
-      for (let j = 0; j < s; j++) {
-        b[(k * t + i) * s + j] = j > i + s - t ? -Infinity : 0.5 * prng.normal();
-      }
-    }
-  }
-  return b;
-}
-
-function biasSoftmaxRef(x: Float32Array, xDims: number[], b: Float32Array, bDims: number[]) {
-  const s = xDims[xDims.length - 1];
-  const rows = x.length / s;
-  const bRows = b.length / s;
-  // X's rows cycle through B's rows: B [H,T,S] under X [N,H,T,S]; [1,T,S] repeats every T rows.
-  const period = bDims.slice(0, -1).reduce((p, d) => p * d, 1);
-  assertEquals(period, bRows);
-  const y = new Float64Array(x.length);
-  for (let r = 0; r < rows; r++) {
-    const br = bDims[0] === 1 ? r % xDims[xDims.length - 2] : r % bRows;
-    let m = -Infinity;
-    for (let j = 0; j < s; j++) m = Math.max(m, x[r * s + j] + b[br * s + j]);
-    let sum = 0;
-    for (let j = 0; j < s; j++) sum += y[r * s + j] = Math.exp(x[r * s + j] + b[br * s + j] - m);
-    for (let j = 0; j < s; j++) y[r * s + j] /= sum;
-  }
-  return y;
-}
-
-function softmaxGradRef(dy: Float32Array, y: Float32Array, s: number): Float64Array {
-  const dx = new Float64Array(dy.length);
-  for (let r = 0; r < dy.length / s; r++) {
-    let dot = 0;
-    for (let j = 0; j < s; j++) dot += dy[r * s + j] * y[r * s + j];
-    for (let j = 0; j < s; j++) dx[r * s + j] = y[r * s + j] * (dy[r * s + j] - dot);
-  }
-  return dx;
-}
-
 /** erf in float64: Maclaurin series for |z| < 3, else the continued fraction of erfc. */
 function erf(z: number): number {
   const a = Math.abs(z);
@@ -162,68 +107,6 @@ function maxError(got: Float32Array, want: Float64Array, floor: number): number 
 function bytes(a: Float32Array): Uint8Array {
   return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 }
-
-Deno.test("BiasSoftmax matches float64 softmax(X + B) for causal biases [H,T,S] and [1,T,S]", () => {
-  const prng = new Prng(11);
-  const [n, h, t, s] = [3, 4, 6, 9];
-  const x = normal(prng, n * h * t * s, 2);
-  for (const bh of [h, 1]) {
-    const b = causalBias(prng, bh, t, s);
-    const y = runOp("BiasSoftmax", { data: x, dims: [n, h, t, s] }, {
-      data: b,
-      dims: [bh, t, s],
-    });
-    const want = biasSoftmaxRef(x, [n, h, t, s], b, [bh, t, s]);
-    // float32 softmax: X + B is rounded, so e^(z − max) carries |z − max|·2^−24 relative error.
-    const e = maxError(y, want, 1e-6);
-    assert(e < 1e-6, `bias [${bh},${t},${s}]: max error ${e}`);
-    for (let i = 0; i < want.length; i++) if (want[i] === 0) assertEquals(y[i], 0); // masked
-  }
-});
-
-Deno.test("BiasSoftmax gives zeros, not NaN, for a row that is entirely -inf", () => {
-  const x = Float32Array.of(1, 2, 3, 4, 5, 6);
-  const b = Float32Array.of(-Infinity, -Infinity, -Infinity, 0, 0, -Infinity);
-  const y = runOp("BiasSoftmax", { data: x, dims: [2, 3] }, { data: b, dims: [2, 3] });
-  assertEquals(Array.from(y.subarray(0, 3)), [0, 0, 0]);
-  assertEquals(y[5], 0);
-  assert(Math.abs(y[3] + y[4] - 1) < 1e-6);
-});
-
-Deno.test("BiasSoftmax rejects a bias that is not a suffix broadcast of X", () => {
-  assertThrows(
-    () =>
-      runOp("BiasSoftmax", { data: new Float32Array(24), dims: [2, 3, 4] }, {
-        data: new Float32Array(8),
-        dims: [2, 4],
-      }),
-    Error,
-    "Cannot run BiasSoftmax as the bias shape [2, 4]",
-  );
-});
-
-Deno.test("SoftmaxGrad matches float64 Y ⊙ (dY − rowsum(dY ⊙ Y))", () => {
-  const prng = new Prng(12);
-  const [rows, s] = [40, 33];
-  const logits = normal(prng, rows * s, 2);
-  const y = Float32Array.from(
-    biasSoftmaxRef(logits, [rows, s], new Float32Array(rows * s), [rows, s]),
-  );
-  const dy = normal(prng, rows * s);
-  const dx = runOp("SoftmaxGrad", { data: dy, dims: [rows, s] }, { data: y, dims: [rows, s] });
-  const want = softmaxGradRef(dy, y, s);
-  // Error relative to the scale of the terms, |Y|·(|dY| + |Σ dY·Y|): float32 rounds dY − Σ.
-  let e = 0;
-  for (let r = 0; r < rows; r++) {
-    let dot = 0;
-    for (let j = 0; j < s; j++) dot += dy[r * s + j] * y[r * s + j];
-    for (let j = 0; j < s; j++) {
-      const i = r * s + j;
-      e = Math.max(e, Math.abs(dx[i] - want[i]) / (y[i] * (Math.abs(dy[i]) + Math.abs(dot))));
-    }
-  }
-  assert(e < 4e-7, `max error ${e}`);
-});
 
 Deno.test("GeluGrad matches float64 dY ⊙ (Φ(x) + x·φ(x)), tails and ±0 included", () => {
   const prng = new Prng(13);
@@ -385,11 +268,8 @@ Deno.test("native ops give byte-identical outputs on 1 and 2 threads, at every v
   const [n, h, t, s] = [4, 4, 47, 47];
   const dims = [n, h, t, s];
   const x = normal(prng, n * h * t * s, 2);
-  const bias = { data: causalBias(prng, h, t, s), dims: [h, t, s] };
   const other = { data: normal(prng, x.length), dims };
   const cases: [string, NativeTensor, NativeTensor][] = [
-    ["BiasSoftmax", { data: x, dims }, bias],
-    ["SoftmaxGrad", other, { data: runOp("BiasSoftmax", { data: x, dims }, bias), dims }],
     ["GeluGrad", other, { data: x, dims }],
   ];
   for (const [op, a, b] of cases) {

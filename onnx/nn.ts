@@ -6,14 +6,9 @@
 import { staticShape, type Value } from "./graph.ts";
 import {
   add,
-  biasGelu,
-  biasResidual,
-  conv1dIm2col,
-  type Conv1dOptions,
   div,
   gather,
   logSoftmax,
-  maskedCrossEntropy,
   matMul,
   mul,
   neg,
@@ -24,6 +19,10 @@ import {
   sqrt,
   sub,
 } from "./ops.ts";
+import { conv1dIm2col, type Conv1dOptions } from "./custom/conv.ts";
+import { biasGelu } from "./custom/gelu.ts";
+import { biasResidual } from "./custom/linear.ts";
+import { maskedCrossEntropy } from "./custom/loss.ts";
 
 /**
  * `x·W + b` over the last axis: x [..., in], W [in, out], b [out].

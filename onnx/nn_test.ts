@@ -4,7 +4,8 @@ import { gradCheck } from "./gradcheck.ts";
 import { conv1d, crossEntropy, layerNorm, linear } from "./nn.ts";
 import { Graph, type Value } from "./graph.ts";
 import { gradients } from "./autodiff.ts";
-import { add, biasGelu, div, gelu, logSoftmax, mul, neg, oneHot, reduceSum } from "./ops.ts";
+import { add, div, gelu, logSoftmax, mul, neg, oneHot, reduceSum } from "./ops.ts";
+import { biasGelu } from "./custom/gelu.ts";
 import { Session, tensor } from "./runtime.ts";
 
 function rng(seed: number): () => number {

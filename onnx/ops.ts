@@ -4,30 +4,18 @@
  * attributes go in one options object: `gather(table, ids, { axis: 0 })` emits `Gather`.
  *
  * Every op emitted here is a {@linkcode PrimitiveOp} and has exactly one rule in the gradient
- * table (`onnx/gradients.ts`); everything else (GELU's erf form, layer norm, cross-entropy,
- * convolution) is composed from these in `onnx/nn.ts`.
+ * table (`onnx/gradients.ts`); everything else (GELU's erf form, layer norm, cross-entropy) is
+ * composed from these in `onnx/nn.ts`, and claimbench's own ops (`ai.claimbench`: attention,
+ * fused bias + GELU, the loss, AdamW, …) live in `onnx/custom/`, one file per family, their
+ * portable definitions traced from compositions of these wrappers.
+ *
+ * Shapes are static in models; the custom ops' definitions are traced with symbolic dims (e.g.
+ * `"B"`), for which {@linkcode shapeOf}, {@linkcode reshapeTo}, {@linkcode padTo} and
+ * {@linkcode constantOfShape} take run-time shapes.
  * @module
  */
 import { type Dim, type DType, staticShape, type Value } from "./graph.ts";
-import {
-  ADAMW,
-  BIAS_ATTENTION,
-  BIAS_ATTENTION_GRAD,
-  BIAS_GELU,
-  BIAS_GELU_GRAD,
-  BIAS_RESIDUAL,
-  COLUMN_SUMS,
-  CONV1D_IM2COL,
-  CUSTOM_DOMAIN,
-  GELU_GRAD,
-  LAYER_NORM_GRAD,
-  MASKED_CROSS_ENTROPY,
-  MASKED_CROSS_ENTROPY_GRAD,
-  MATMUL_TRANS_A,
-  ROW_LAYER_NORM,
-  sumOfSquaresFunction,
-} from "./functions.ts";
-import { DATA_TYPE, type FunctionData } from "./proto.ts";
+import { DATA_TYPE } from "./proto.ts";
 
 /** Every op the wrappers below can emit. */
 export type PrimitiveOp =
@@ -72,36 +60,8 @@ export type PrimitiveOp =
   | "Less"
   | "Greater"
   | "LayerNormalization"
-  | "Conv1dIm2col"
-  | "BiasAttention"
-  | "BiasAttentionGrad"
-  | "GeluGrad"
-  | "LayerNormGrad"
-  | "ColumnSums"
-  | "MatMulTransA"
-  | "AdamW"
-  | "RowLayerNorm"
-  | "MaskedCrossEntropy"
-  | "MaskedCrossEntropyGrad"
-  | "BiasResidual"
-  | "BiasGelu"
-  | "BiasGeluGrad"
-  | "SumOfSquares";
-
-/**
- * Appends a node of the custom-domain op that `f` defines (named `f.name`) to its first input's
- * graph, registering the definition there for the portable engine.
- */
-function customOp(
-  f: FunctionData,
-  inputs: readonly Value[],
-  outputs: readonly { dtype: DType; shape: readonly Dim[] }[],
-  attrs: Record<string, number | string> = {},
-): Value[] {
-  const g = inputs[0].graph;
-  g.useFunction(f);
-  return g.node(f.name, inputs, outputs, attrs, CUSTOM_DOMAIN);
-}
+  | "Shape"
+  | "ConstantOfShape";
 
 /** A value, or a number turned into a scalar constant of the other operand's dtype. */
 export type Operand = Value | number;
@@ -244,55 +204,6 @@ export function relu(x: Value): Value {
 export function gelu(x: Value): Value {
   return unary("Gelu", x, { approximate: "none" });
 }
-/**
- * `GeluGrad` (custom domain, `onnx/functions.ts`): dy·GELU'(x) of the exact GELU, elementwise;
- * dy and x of one shape.
- */
-export function geluGrad(dy: Value, x: Value): Value {
-  if (staticShape(dy, "apply GeluGrad").join() !== staticShape(x, "apply GeluGrad").join()) {
-    throw new TypeError(
-      `Cannot apply GeluGrad as dY [${dy.shape}] and X [${x.shape}] differ in shape`,
-    );
-  }
-  return customOp(GELU_GRAD, [dy, x], [{ dtype: x.dtype, shape: x.shape }])[0];
-}
-/**
- * `BiasGelu` (custom domain, `onnx/functions.ts`): GELU(x + b), exact (erf) form, for x [..., M]
- * and b [M]. The node's second output is GELU'(x + b), which its gradient uses; the same bits as
- * `gelu(add(x, b))` and its gradient on the portable engine.
- */
-export function biasGelu(x: Value, b: Value): Value {
-  const xs = staticShape(x, "apply BiasGelu");
-  if (staticShape(b, "apply BiasGelu").join() !== String(xs.at(-1)) || b.dtype !== x.dtype) {
-    throw new TypeError(
-      `Cannot apply BiasGelu as b must be [${xs.at(-1)}] of x's dtype ${x.dtype}: current ` +
-        `value is [${b.shape}] ${b.dtype}`,
-    );
-  }
-  const out = { dtype: x.dtype, shape: x.shape };
-  return customOp(BIAS_GELU, [x, b], [out, out])[0];
-}
-/**
- * `BiasGeluGrad` (custom domain): the gradients of {@linkcode biasGelu} from dy and the node's
- * slope output, both [..., M] → [dx = dy·slope, db [M] = dx summed over the leading axes].
- */
-export function biasGeluGrad(dy: Value, slope: Value): [Value, Value] {
-  const ds = staticShape(dy, "differentiate BiasGelu");
-  if (
-    staticShape(slope, "differentiate BiasGelu").join() !== ds.join() || slope.dtype !== dy.dtype
-  ) {
-    throw new TypeError(
-      `Cannot differentiate BiasGelu as dY [${ds}] ${dy.dtype} and the slope [${slope.shape}] ` +
-        `${slope.dtype} differ`,
-    );
-  }
-  const [dx, db] = customOp(
-    BIAS_GELU_GRAD,
-    [dy, slope],
-    [{ dtype: dy.dtype, shape: ds }, { dtype: dy.dtype, shape: [ds.at(-1)!] }],
-  );
-  return [dx, db];
-}
 /** `Identity`. */
 export function identity(x: Value): Value {
   return unary("Identity", x);
@@ -423,14 +334,19 @@ export function reshape(x: Value, shape: readonly Dim[]): Value {
   });
   const out: Dim[] = [...shape];
   if (inferAt >= 0) {
-    const total = x.shape.reduce<number>(
-      (n, d, i) => typeof d === "number" ? n * d : (shape[i] === d ? n : NaN),
-      1,
-    );
-    if (!Number.isFinite(total) || total % known !== 0) {
-      throw new TypeError(`Cannot reshape [${x.shape}] to [${shape}]`);
-    }
-    out[inferAt] = total / known;
+    // Symbolic dims of x that are not copied go into the −1 entry, which then stays symbolic
+    // (e.g. [B, T, C] → [−1, C] gives [B·T, C]).
+    const absorbed: string[] = [];
+    let total = 1;
+    x.shape.forEach((d, i) => {
+      if (typeof d === "number") total *= d;
+      else if (shape[i] !== d) absorbed.push(d);
+    });
+    if (total % known !== 0) throw new TypeError(`Cannot reshape [${x.shape}] to [${shape}]`);
+    const rest = total / known;
+    out[inferAt] = absorbed.length === 0
+      ? rest
+      : [...absorbed, ...(rest === 1 ? [] : [String(rest)])].join("·");
   } else if (
     shape.every((d) => typeof d === "number") && x.shape.every((d) => typeof d === "number")
   ) {
@@ -438,6 +354,85 @@ export function reshape(x: Value, shape: readonly Dim[]): Value {
     if (a !== known) throw new TypeError(`Cannot reshape [${x.shape}] (${a}) to [${shape}]`);
   }
   return x.graph.node("Reshape", [x, x.graph.ints(literal)], [{ dtype: x.dtype, shape: out }])[0];
+}
+
+/**
+ * `Reshape` to a run-time shape: `shape` is an int64 vector (e.g. from {@linkcode shapeOf} and
+ * {@linkcode concat}); `dims` declares the result's shape for the builder (symbolic names where
+ * it is not known statically).
+ */
+export function reshapeTo(x: Value, shape: Value, dims: readonly Dim[]): Value {
+  if (shape.dtype !== "int64" || shape.shape.length !== 1 || shape.shape[0] !== dims.length) {
+    throw new TypeError(
+      `Cannot reshape ${x.name} to a run-time shape [${shape.shape}] ${shape.dtype} declared as ` +
+        `[${dims}]: an int64 vector of ${dims.length} entries is needed`,
+    );
+  }
+  return x.graph.node("Reshape", [x, shape], [{ dtype: x.dtype, shape: dims }])[0];
+}
+
+/** `Shape` of x, dims `start` to `end` (default: all) → int64 [end − start]. */
+export function shapeOf(x: Value, opts: { start?: number; end?: number } = {}): Value {
+  const r = x.shape.length;
+  const clamp = (i: number) => Math.min(Math.max(i < 0 ? i + r : i, 0), r);
+  const start = clamp(opts.start ?? 0);
+  const end = clamp(opts.end ?? r);
+  const attrs: Record<string, number> = {};
+  if (opts.start !== undefined) attrs.start = opts.start;
+  if (opts.end !== undefined) attrs.end = opts.end;
+  return x.graph.node(
+    "Shape",
+    [x],
+    [{ dtype: "int64", shape: [Math.max(end - start, 0)] }],
+    attrs,
+  )[0];
+}
+
+/**
+ * `ConstantOfShape`: a tensor of the run-time shape `shape` (int64 vector) filled with `value` in
+ * `dtype`; `dims` declares its shape for the builder.
+ */
+export function constantOfShape(
+  shape: Value,
+  value: number,
+  dtype: DType,
+  dims: readonly Dim[],
+): Value {
+  const raw = new Uint8Array(toBytes(value, dtype));
+  return shape.graph.node("ConstantOfShape", [shape], [{ dtype, shape: dims }], {
+    value: { kind: "tensor", value: { dtype, dims: [1], raw } },
+  })[0];
+}
+
+function toBytes(value: number, dtype: DType): ArrayBuffer {
+  switch (dtype) {
+    case "float32":
+      return Float32Array.of(value).buffer;
+    case "float64":
+      return Float64Array.of(value).buffer;
+    case "int32":
+      return Int32Array.of(value).buffer;
+    case "int64":
+      return BigInt64Array.of(BigInt(value)).buffer;
+    default:
+      return Uint8Array.of(value).buffer;
+  }
+}
+
+/**
+ * `Pad` with zeros by run-time `pads` (int64 [2·rank], `Pad` layout); `dims` declares the
+ * result's shape for the builder.
+ */
+export function padTo(x: Value, pads: Value, dims: readonly Dim[]): Value {
+  if (pads.dtype !== "int64" || pads.shape.join() !== String(2 * x.shape.length)) {
+    throw new TypeError(
+      `Cannot pad ${x.name} [${x.shape}] by run-time pads [${pads.shape}] ${pads.dtype}: an ` +
+        `int64 vector of ${2 * x.shape.length} entries is needed`,
+    );
+  }
+  return x.graph.node("Pad", [x, pads], [{ dtype: x.dtype, shape: dims }], {
+    mode: "constant",
+  })[0];
 }
 
 /** `Transpose` with permutation `perm` (default: reverse). */
@@ -484,23 +479,47 @@ export function concat(xs: readonly Value[], axis: number): Value {
   const rank = xs[0].shape.length;
   const a = normAxis(axis, rank);
   const shape = [...xs[0].shape];
-  shape[a] = xs.reduce((n, x) => n + (staticShape(x, "concat")[a]), 0);
+  const parts = xs.map((x) => x.shape[a]);
+  // A symbolic part makes the sum symbolic: "H+H+H".
+  shape[a] = parts.every((d) => typeof d === "number")
+    ? (parts as number[]).reduce((n, d) => n + d, 0)
+    : parts.join("+");
   return xs[0].graph.node("Concat", xs, [{ dtype: xs[0].dtype, shape }], { axis: a })[0];
 }
 
-/** `Split` along `axis` into pieces of the given sizes. */
-export function split(x: Value, sizes: readonly number[], axis: number): Value[] {
+/**
+ * `Split` along `axis` into pieces of the given sizes, or into `{ parts }` equal pieces (the
+ * `num_outputs` form, for a symbolic dim: each piece's dim is then named `"<dim>/<parts>"`, or
+ * `dim` when given).
+ */
+export function split(
+  x: Value,
+  sizes: readonly number[] | { parts: number; dim?: Dim },
+  axis: number,
+): Value[] {
   const a = normAxis(axis, x.shape.length);
+  if (!Array.isArray(sizes)) {
+    const { parts } = sizes as { parts: number; dim?: Dim };
+    const d = x.shape[a];
+    if (typeof d === "number" && d % parts !== 0) {
+      throw new RangeError(`Cannot split dim ${d} into ${parts} equal parts`);
+    }
+    const piece = (sizes as { dim?: Dim }).dim ??
+      (typeof d === "number" ? d / parts : `${d}/${parts}`);
+    const shape = x.shape.map((e, i) => (i === a ? piece : e));
+    const outs = Array.from({ length: parts }, () => ({ dtype: x.dtype, shape }));
+    return x.graph.node("Split", [x], outs, { axis: a, num_outputs: parts });
+  }
   const total = staticShape(x, "split")[a];
   if (sizes.reduce((s, v) => s + v, 0) !== total) {
     throw new RangeError(`Cannot split dim ${total} into [${sizes}]`);
   }
-  const outs = sizes.map((s) => {
+  const outs = (sizes as readonly number[]).map((s) => {
     const shape = [...x.shape];
     shape[a] = s;
     return { dtype: x.dtype, shape };
   });
-  return x.graph.node("Split", [x, x.graph.ints(sizes)], outs, { axis: a });
+  return x.graph.node("Split", [x, x.graph.ints(sizes as readonly number[])], outs, { axis: a });
 }
 
 /** `Pad` with a constant; `pads` = [begin_0, …, begin_{r−1}, end_0, …, end_{r−1}]. */
@@ -553,50 +572,24 @@ function reduced(x: Value, axes: readonly number[], keepdims: boolean): [number[
 }
 
 function reduce(op: PrimitiveOp, x: Value, axes?: readonly number[], keepdims = false): Value {
+  if (axes?.length === 0) {
+    // Every axis by ONNX's default: no axes input.
+    const shape = keepdims ? x.shape.map(() => 1) : [];
+    return x.graph.node(op, [x], [{ dtype: x.dtype, shape }], { keepdims: keepdims ? 1 : 0 })[0];
+  }
   const [ax, shape] = reduced(x, axes ?? x.shape.map((_, i) => i), keepdims);
   return x.graph.node(op, [x, x.graph.ints(ax)], [{ dtype: x.dtype, shape }], {
     keepdims: keepdims ? 1 : 0,
   })[0];
 }
 
-/** `ReduceSum` over `axes` (default all). */
+/** `ReduceSum` over `axes` (default all, listed; `[]`: all, by ONNX's default, unlisted). */
 export function reduceSum(
   x: Value,
   axes?: readonly number[],
   opts: { keepdims?: boolean } = {},
 ): Value {
   return reduce("ReduceSum", x, axes, opts.keepdims ?? false);
-}
-/**
- * `ColumnSums` (custom domain, `onnx/functions.ts`): x [R, C] → [1, C], each column's sum, as
- * `reduceSum(x, [0], { keepdims: true })` computes it (the same bits), with a native kernel.
- */
-export function columnSums(x: Value): Value {
-  if (x.shape.length !== 2) {
-    throw new TypeError(`Cannot apply ColumnSums to [${x.shape}]: x must have rank 2`);
-  }
-  return customOp(
-    COLUMN_SUMS,
-    [x],
-    [{ dtype: x.dtype, shape: [1, x.shape[1]] }],
-  )[0];
-}
-
-/**
- * `MatMulTransA` (custom domain, `onnx/functions.ts`): a [K, M], b [K, N] → aᵀ·b [M, N], as
- * `matMul(transpose(a, [1, 0]), b)` computes it on the portable engine (the same bits); the
- * native kernel reads a in place.
- */
-export function matMulTransA(a: Value, b: Value): Value {
-  const as = staticShape(a, "apply MatMulTransA");
-  const bs = staticShape(b, "apply MatMulTransA");
-  if (as.length !== 2 || bs.length !== 2 || as[0] !== bs[0] || a.dtype !== b.dtype) {
-    throw new TypeError(
-      "Cannot apply MatMulTransA as a [K, M] and b [K, N] must be matrices of one dtype with " +
-        `as many rows: current a [${as}] ${a.dtype}, b [${bs}] ${b.dtype}`,
-    );
-  }
-  return customOp(MATMUL_TRANS_A, [a, b], [{ dtype: a.dtype, shape: [as[1], bs[1]] }])[0];
 }
 
 /** `ReduceMean` over `axes` (default all). */
@@ -686,332 +679,4 @@ export function layerNormalization(
     { dtype: "float32", shape: stats },
     { dtype: "float32", shape: stats },
   ], { axis, epsilon: { kind: "float", value: opts.epsilon ?? 1e-5 } })[0];
-}
-
-/**
- * `RowLayerNorm` (custom domain, `onnx/functions.ts`): {@linkcode layerNormalization} of each
- * row (the last axis) with ε = 1e-5, as one op with a native kernel; its ONNX definition is
- * that `LayerNormalization` node, so the portable engine computes the same bits as before.
- */
-export function rowLayerNorm(x: Value, scale: Value, bias: Value): Value {
-  const c = x.shape.at(-1);
-  for (const p of [scale, bias]) {
-    if (c === undefined || p.shape.length !== 1 || !sameDims(p.shape[0], c)) {
-      throw new TypeError(
-        `Cannot apply RowLayerNorm over the last axis of [${x.shape}] with ${p.name} of shape ` +
-          `[${p.shape}]: it must be [${c ?? "?"}]`,
-      );
-    }
-  }
-  const stats = [...x.shape.slice(0, -1), 1];
-  return customOp(
-    ROW_LAYER_NORM,
-    [x, scale, bias],
-    [
-      { dtype: x.dtype, shape: x.shape },
-      { dtype: "float32", shape: stats },
-      { dtype: "float32", shape: stats },
-    ],
-  )[0];
-}
-
-/**
- * The im2col gather index of a "same"-padded 1-D convolution: idx[t][j] = t + j·dilation,
- * positions in the input padded by (kernel−1)/2·dilation on each side. Shape [length, kernel].
- */
-export function im2colIndex(length: number, kernel: number, dilation: number): BigInt64Array {
-  const idx = new BigInt64Array(length * kernel);
-  for (let t = 0; t < length; t++) {
-    for (let j = 0; j < kernel; j++) idx[t * kernel + j] = BigInt(t + j * dilation);
-  }
-  return idx;
-}
-
-/** Options of {@linkcode conv1dIm2col}. */
-export interface Conv1dOptions {
-  kernel: number;
-  dilation?: number;
-}
-
-/**
- * `Conv1dIm2col` (domain `ai.claimbench`, defined as an ONNX function in `onnx/functions.ts`):
- * a "same"-length 1-D convolution in channel-last layout. x [B, L, C_in]; w [kernel·C_in, C_out]
- * with w[j·C_in + i, o] = W_torch[o, i, j]; b [C_out] → [B, L, C_out]. Returns the output and
- * the im2col matrix [B·L, kernel·C_in].
- */
-export function conv1dIm2col(x: Value, w: Value, b: Value, opts: Conv1dOptions): [Value, Value] {
-  const [batch, length, cin] = staticShape(x, "convolve");
-  const [rows, cout] = staticShape(w, "convolve");
-  const k = opts.kernel;
-  const d = opts.dilation ?? 1;
-  if (!Number.isInteger(k) || k < 1 || k % 2 !== 1) {
-    throw new RangeError(
-      `Cannot convolve to the same length with kernel ${k}: an odd size is needed`,
-    );
-  }
-  if (rows !== k * cin) {
-    throw new TypeError(
-      `Cannot convolve [${x.shape}] with weight [${w.shape}]: ${k}·${cin} rows needed`,
-    );
-  }
-  const p = ((k - 1) / 2) * d;
-  const g = x.graph;
-  const [y, cols] = customOp(
-    CONV1D_IM2COL,
-    [
-      x,
-      w,
-      b,
-      g.constant(im2colIndex(length, k, d), [length, k], "int64"),
-      g.ints([0, p, 0, 0, p, 0]),
-      g.ints([batch * length, k * cin]),
-      g.ints([batch, length, cout]),
-    ],
-    [{ dtype: x.dtype, shape: [batch, length, cout] }, {
-      dtype: x.dtype,
-      shape: [batch * length, k * cin],
-    }],
-    { kernel: k, dilation: d },
-  );
-  return [y, cols];
-}
-
-function checkAttentionShapes(action: string, qkv: Value, bias: Value, dy?: Value): number[] {
-  const xs = staticShape(qkv, action);
-  const bs = staticShape(bias, action);
-  if (bs.length !== 3 || bs[1] !== bs[2]) {
-    throw new TypeError(`Cannot ${action} as the bias must be [H, T, T]: current shape is [${bs}]`);
-  }
-  const [H, T] = bs;
-  if (xs.length !== 3 || xs[1] !== T || xs[2] % (3 * H) !== 0) {
-    throw new TypeError(
-      `Cannot ${action} as QKV must be [B, ${T}, 3·${H}·hs] for a bias of [${bs}]: ` +
-        `current shape is [${xs}]`,
-    );
-  }
-  const ys = [xs[0], T, xs[2] / 3];
-  if (dy && staticShape(dy, action).join() !== ys.join()) {
-    throw new TypeError(`Cannot ${action} as dY must be [${ys}]: current shape is [${dy.shape}]`);
-  }
-  return ys;
-}
-
-/**
- * `BiasAttention` (custom domain, `onnx/functions.ts`): multi-head attention from the packed
- * projections qkv [B, T, 3C] (q | k | v, each head-major) with bias [H, T, T] on the scores:
- * per head softmax(scale·q·kᵀ + bias[h])·v, heads side by side → [B, T, C].
- */
-export function biasAttention(qkv: Value, bias: Value, scale: number): Value {
-  const shape = checkAttentionShapes("apply BiasAttention", qkv, bias);
-  const g = qkv.graph;
-  return customOp(
-    BIAS_ATTENTION,
-    [qkv, bias, g.scalar(scale, qkv.dtype)],
-    [{ dtype: qkv.dtype, shape }],
-  )[0];
-}
-
-/**
- * `BiasAttentionGrad` (custom domain): the gradient with respect to qkv of
- * {@linkcode biasAttention}, given dy [B, T, C] and the forward node's inputs (`scale` is its
- * scalar constant) → [B, T, 3C].
- */
-export function biasAttentionGrad(dy: Value, qkv: Value, bias: Value, scale: Value): Value {
-  checkAttentionShapes("differentiate BiasAttention", qkv, bias, dy);
-  return customOp(
-    BIAS_ATTENTION_GRAD,
-    [dy, qkv, bias, scale],
-    [{ dtype: qkv.dtype, shape: qkv.shape }],
-  )[0];
-}
-
-/**
- * `LayerNormGrad` (custom domain, `onnx/functions.ts`): the gradients of LayerNormalization
- * over the last axis, dx [..., C] and the scale's and bias's [C] (the row sums of dy·x̂ and of
- * dy), from dy and x [..., C], scale [C] and the forward node's mean and inverse standard
- * deviation [..., 1] (all of x's dtype).
- */
-export function layerNormGrad(
-  dy: Value,
-  x: Value,
-  scale: Value,
-  mean: Value,
-  invStd: Value,
-): [Value, Value, Value] {
-  const action = "apply LayerNormGrad";
-  const xs = staticShape(x, action);
-  const stats = [...xs.slice(0, -1), 1].join();
-  if (
-    staticShape(dy, action).join() !== xs.join() ||
-    staticShape(scale, action).join() !== String(xs.at(-1)) ||
-    staticShape(mean, action).join() !== stats || staticShape(invStd, action).join() !== stats
-  ) {
-    throw new TypeError(
-      `Cannot ${action} as the shapes do not fit x [${xs}]: dY [${dy.shape}], scale ` +
-        `[${scale.shape}], mean [${mean.shape}], invStd [${invStd.shape}]`,
-    );
-  }
-  const sums = { dtype: x.dtype, shape: scale.shape };
-  const [dx, dScale, dBias] = customOp(
-    LAYER_NORM_GRAD,
-    [dy, x, scale, mean, invStd],
-    [{ dtype: x.dtype, shape: x.shape }, sums, sums],
-  );
-  return [dx, dScale, dBias];
-}
-
-/** The scalar inputs of {@linkcode adamW}, each a rank-0 value of the vectors' dtype. */
-export interface AdamWScalars {
-  /** The gradient's clipping factor (1: no clipping). */
-  clipScale: Value;
-  /** lr·λ, the decay of a decayed parameter before the step's factor 1 − Mask·LrWd. */
-  lrWd: Value;
-  /** lr/(1 − β1^t). */
-  stepSize: Value;
-  /** √(1 − β2^t). */
-  bc2Sqrt: Value;
-  beta1: Value;
-  oneMinusBeta1: Value;
-  beta2: Value;
-  oneMinusBeta2: Value;
-  eps: Value;
-}
-
-/**
- * `AdamW` (custom domain, `onnx/functions.ts`): one AdamW step on flat vectors p, m, v, grad and
- * the 0/1 decay mask, all [N] → [p1, m1, v1]; see {@linkcode ADAMW} for the arithmetic.
- */
-export function adamW(
-  p: Value,
-  m: Value,
-  v: Value,
-  grad: Value,
-  mask: Value,
-  s: AdamWScalars,
-): [Value, Value, Value] {
-  const n = staticShape(p, "apply AdamW");
-  const vectors = [p, m, v, grad, mask];
-  const scalars = [
-    s.clipScale,
-    s.lrWd,
-    s.stepSize,
-    s.bc2Sqrt,
-    s.beta1,
-    s.oneMinusBeta1,
-    s.beta2,
-    s.oneMinusBeta2,
-    s.eps,
-  ];
-  const ok = n.length === 1 &&
-    vectors.every((x) => x.dtype === p.dtype && x.shape.length === 1 && x.shape[0] === n[0]) &&
-    scalars.every((x) => x.dtype === p.dtype && x.shape.length === 0);
-  if (!ok) {
-    throw new TypeError(
-      `Cannot apply AdamW: p, m, v, grad and mask must be [N] and the rest scalars, all of ` +
-        `p's dtype ${p.dtype}: current shapes ${
-          [...vectors, ...scalars].map((x) => `[${x.shape}] ${x.dtype}`).join(", ")
-        }`,
-    );
-  }
-  const out = { dtype: p.dtype, shape: p.shape };
-  const [p1, m1, v1] = customOp(ADAMW, [...vectors, ...scalars], [out, out, out]);
-  return [p1, m1, v1];
-}
-
-/** Checks the shapes and dtypes of the cross-entropy ops: logits [..., V], targets and mask [...]. */
-function checkCrossEntropy(action: string, logits: Value, targets: Value, mask: Value): void {
-  const ls = staticShape(logits, action);
-  const rows = ls.slice(0, -1).join();
-  if (
-    ls.length < 1 || !isFloat(logits.dtype) || mask.dtype !== logits.dtype ||
-    targets.dtype !== "int32" ||
-    staticShape(targets, action).join() !== rows || staticShape(mask, action).join() !== rows
-  ) {
-    throw new TypeError(
-      `Cannot ${action}: logits must be float [..., V], targets int32 [...] and mask ` +
-        `[...] of the logits' dtype: current logits [${logits.shape}] ${logits.dtype}, targets ` +
-        `[${targets.shape}] ${targets.dtype}, mask [${mask.shape}] ${mask.dtype}`,
-    );
-  }
-}
-
-/**
- * `MaskedCrossEntropy` (custom domain, `onnx/functions.ts`): Σ mask·(−log softmax(logits)[target])
- * / Σ mask over every position; logits [..., V], targets (int32, the native kernel's type) and
- * mask [...] → scalar.
- */
-export function maskedCrossEntropy(logits: Value, targets: Value, mask: Value): Value {
-  checkCrossEntropy("apply MaskedCrossEntropy", logits, targets, mask);
-  return customOp(
-    MASKED_CROSS_ENTROPY,
-    [logits, targets, mask],
-    [{ dtype: logits.dtype, shape: [] }],
-  )[0];
-}
-
-/**
- * `MaskedCrossEntropyGrad` (custom domain): the gradient of {@linkcode maskedCrossEntropy} with
- * respect to the logits, given the loss's gradient dLoss (a scalar) → [..., V].
- */
-export function maskedCrossEntropyGrad(
-  dLoss: Value,
-  logits: Value,
-  targets: Value,
-  mask: Value,
-): Value {
-  checkCrossEntropy("differentiate MaskedCrossEntropy", logits, targets, mask);
-  if (dLoss.shape.length !== 0 || dLoss.dtype !== logits.dtype) {
-    throw new TypeError(
-      `Cannot differentiate MaskedCrossEntropy as dLoss must be a ${logits.dtype} scalar: ` +
-        `current value is [${dLoss.shape}] ${dLoss.dtype}`,
-    );
-  }
-  return customOp(
-    MASKED_CROSS_ENTROPY_GRAD,
-    [dLoss, logits, targets, mask],
-    [{ dtype: logits.dtype, shape: logits.shape }],
-  )[0];
-}
-
-/**
- * `BiasResidual` (custom domain, `onnx/functions.ts`): x + (y + b), a residual connection around
- * a linear layer whose product is y; x and y [..., C], b [C]. The same bits as
- * `add(x, add(y, b))`, in one pass on the native engine.
- */
-export function biasResidual(x: Value, y: Value, b: Value): Value {
-  const action = "apply BiasResidual";
-  const xs = staticShape(x, action);
-  if (
-    staticShape(y, action).join() !== xs.join() ||
-    staticShape(b, action).join() !== String(xs.at(-1)) ||
-    y.dtype !== x.dtype || b.dtype !== x.dtype
-  ) {
-    throw new TypeError(
-      `Cannot ${action} as y must be x's shape [${xs}] and b [${xs.at(-1)}], all of one dtype: ` +
-        `current y [${y.shape}] ${y.dtype}, b [${b.shape}] ${b.dtype}, x ${x.dtype}`,
-    );
-  }
-  return customOp(
-    BIAS_RESIDUAL,
-    [x, y, b],
-    [{ dtype: x.dtype, shape: x.shape }],
-  )[0];
-}
-
-/**
- * `SumOfSquares` (custom domain, `onnx/functions.ts`): Σ g² of a flat vector g [N] made of
- * tensors of `sizes` elements one after another → scalar; on the portable engine the bits of
- * summing each tensor's `reduceSum(mul(x, x))` in order. One per graph (its definition depends
- * on `sizes`).
- */
-export function sumOfSquares(g: Value, sizes: readonly number[]): Value {
-  const n = staticShape(g, "apply SumOfSquares");
-  const total = sizes.reduce((a, b) => a + b, 0);
-  if (n.length !== 1 || n[0] !== total) {
-    throw new TypeError(
-      `Cannot apply SumOfSquares as g must be a vector of ${total} elements (the sizes' sum): ` +
-        `current shape is [${n}]`,
-    );
-  }
-  return customOp(sumOfSquaresFunction(sizes), [g], [{ dtype: g.dtype, shape: [] }])[0];
 }

@@ -9,20 +9,8 @@
  */
 import { type DType, Graph, type Value } from "./graph.ts";
 import { gradients } from "./autodiff.ts";
-import {
-  adamW,
-  add,
-  concat,
-  div,
-  min,
-  mul,
-  pow,
-  reshape,
-  split,
-  sqrt,
-  sub,
-  sumOfSquares,
-} from "./ops.ts";
+import { add, concat, div, min, mul, pow, reshape, split, sqrt, sub } from "./ops.ts";
+import { adamW, sumOfSquares } from "./custom/optim.ts";
 
 /** A parameter's name and shape: all a forward graph needs to declare it as an input. */
 export interface ParamShape {

@@ -1,5 +1,6 @@
 import { assertAlmostEquals, assertEquals, assertLess, assertThrows } from "@std/assert";
-import { add, concat, mul, reduceSum, reshape, sub, sumOfSquares } from "./ops.ts";
+import { add, concat, mul, reduceSum, reshape, sub } from "./ops.ts";
+import { sumOfSquares } from "./custom/optim.ts";
 import { Graph } from "./graph.ts";
 import { Prng } from "../fixtures/prng.ts";
 import { buildTrainStep, flatParams, learningRate, type ParamSpec, unflatParams } from "./optim.ts";

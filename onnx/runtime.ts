@@ -4,9 +4,9 @@
  * graph is optimised once per process.
  *
  * Two engines run the same graphs: `onnxruntime-node` (portable: claimbench's custom ops run
- * as their ONNX function definitions), or, once {@linkcode useNativeOps} names the native op
- * library, a {@linkcode NativeSession} that registers it so that those ops run as native
- * kernels (same functions, different rounding).
+ * as their ONNX function definitions), or a {@linkcode NativeSession} that registers the native
+ * op library so that those ops run as native kernels (same functions, different rounding). The
+ * engine is a value ({@linkcode Engine}) in each session's options; nothing here remembers one.
  * @module
  */
 import * as ort from "onnxruntime-node";
@@ -26,31 +26,37 @@ export interface SessionOptions {
    * (portable engine) or {@linkcode Session.release} (native engine).
    */
   profilePrefix?: string;
-  /**
-   * The native op library to register (`native/build.ts`); null for the portable engine.
-   * Default: the process-wide choice of {@linkcode useNativeOps}.
-   */
-  nativeOps?: string | null;
+  /** Which kernels run the custom ops; default {@linkcode PORTABLE_ENGINE}. */
+  engine?: Engine;
 }
-
-let processNativeOps: string | null = null;
 
 /**
- * Makes every session created afterwards (unless its options say otherwise) register the
- * native op library at `library`, or none when null (the default).
+ * Which kernels run claimbench's custom ops: `portable` (their ONNX definitions, inlined by
+ * onnxruntime-node; `library` null) or `native` (the C++ kernels of the op library at `library`,
+ * built by `native/build.ts`, registered in a {@linkcode NativeSession}).
  */
-export function useNativeOps(library: string | null): void {
-  processNativeOps = library;
+export interface Engine {
+  readonly kind: "portable" | "native";
+  readonly library: string | null;
 }
 
-/** The native op library sessions register by default, or null (portable engine). */
-export function nativeOpsLibrary(): string | null {
-  return processNativeOps;
+/** The default engine: custom ops run as their ONNX definitions. */
+export const PORTABLE_ENGINE: Engine = Object.freeze({ kind: "portable", library: null });
+
+/** The native engine over the op library at `library` (a path from `buildNativeOps()`). */
+export function nativeEngine(library: string): Engine {
+  return Object.freeze({ kind: "native", library });
 }
 
-/** The library a session with `opts` registers: its own choice, else the process's. */
-function sessionNativeOps(opts: SessionOptions): string | null {
-  return opts.nativeOps === undefined ? processNativeOps : opts.nativeOps;
+/** The op library a session on `engine` registers, or null; TypeError on a malformed engine. */
+function engineLibrary(engine: Engine): string | null {
+  if (engine.kind === "portable") return null;
+  if (engine.kind === "native" && engine.library) return engine.library;
+  throw new TypeError(
+    `Cannot open a session on engine ${engine.kind} as it names no op library: current value is ${
+      JSON.stringify(engine.library)
+    }`,
+  );
 }
 
 /** The number of cores, the default thread count. */
@@ -101,12 +107,12 @@ export class Session {
   /** Loads `model` (ONNX bytes) into a new session. */
   static async create(model: Uint8Array, opts: SessionOptions = {}): Promise<Session> {
     const threads = opts.threads ?? defaultThreads();
-    const nativeOps = sessionNativeOps(opts);
-    if (nativeOps !== null) {
+    const library = engineLibrary(opts.engine ?? PORTABLE_ENGINE);
+    if (library !== null) {
       return new Session(
         NativeSession.create(model, {
           threads,
-          customOpLibraries: [nativeOps],
+          customOpLibraries: [library],
           profilePrefix: opts.profilePrefix,
         }),
       );
@@ -168,11 +174,14 @@ export class Session {
 
 const cache = new Map<string, Promise<Session>>();
 
-/** A session for `model`, shared by every caller asking for the same bytes and options. */
+/**
+ * A session for `model`, shared by every caller asking for the same bytes, thread count and
+ * engine.
+ */
 export function cachedSession(model: Uint8Array, opts: SessionOptions = {}): Promise<Session> {
   const hash = createHash("sha256").update(model).digest("hex");
-  const nativeOps = sessionNativeOps(opts);
-  const key = `${hash}:${opts.threads ?? defaultThreads()}:${nativeOps ?? "portable"}`;
+  const library = engineLibrary(opts.engine ?? PORTABLE_ENGINE) ?? "portable";
+  const key = `${hash}:${opts.threads ?? defaultThreads()}:${library}`;
   let s = cache.get(key);
   if (!s) {
     s = Session.create(model, opts);

@@ -4,7 +4,7 @@
  * @module
  */
 import { join } from "node:path";
-import { writeFileAtomic } from "./atomic.ts";
+import { writeFileAtomic } from "../io/atomic.ts";
 import { figureSpec, renderPng, renderSvg } from "./figures.ts";
 import { npmPackageFile } from "./npm_files.ts";
 import { type CheckResult, type RunResults, type RunTimings, summarise } from "./schema.ts";

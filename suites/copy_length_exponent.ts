@@ -9,14 +9,17 @@
  * - Exponent: with D = 4, L*(n) = the longest length copied with string error ≤ ε = 0.1, found by
  *   bisection with the ONNX model; L*(n) ≥ √(εDⁿ) (Lemma 2.4) and grows by ≈ √D per head.
  * - J3: L_crit = (b + 1)/log₂D for a b-bit state (Cor 2.8), and an explicit GSSM that stores the
- *   first s tokens reaches accuracy D^(s−L), the Thm 2.7 bound, exactly.
+ *   first s tokens (`models/store_prefix_gssm.ts`) reaches accuracy D^(s−L), the Thm 2.7 bound,
+ *   exactly.
  * @module
  */
-import { copyEvalBatch } from "../fixtures/copy_task.ts";
+import { copyRows, drawStrings, hasRepeatedNgram } from "../fixtures/copy_strings.ts";
 import { Prng } from "../fixtures/prng.ts";
 import { dataSeed, deriveSeed } from "../fixtures/seeds.ts";
 import { hashCopyPredict, hashCopyReference } from "../models/hash_copy_transformer.ts";
+import { runGssmCopy, storePrefixGssm } from "../models/store_prefix_gssm.ts";
 import type { CheckResult, FigureData } from "../reports/schema.ts";
+import { type EvalContext, Phases } from "./harness.ts";
 import {
   binomialTestPValue,
   clopperPearsonInterval,
@@ -103,60 +106,7 @@ export const STATE_BITS = [
 ] as const;
 
 // ---------------------------------------------------------------------------------------------
-// Strings
-
-/**
- * `count` uniform strings of `L` letters as rows of a Uint8Array [count, L], drawn exactly as
- * `copyEvalBatch(prng, { count, length: L, … })` draws them (in chunks, to bound memory).
- */
-export function drawStrings(prng: Prng, count: number, L: number, D: number): Uint8Array {
-  const out = new Uint8Array(count * L);
-  const T = 2 * L + 2;
-  const chunk = Math.max(1, Math.min(count, Math.floor(2 ** 22 / T)));
-  for (let r0 = 0; r0 < count; r0 += chunk) {
-    const take = Math.min(chunk, count - r0);
-    const b = copyEvalBatch(prng, { count: take, length: L, context: T, D });
-    for (let r = 0; r < take; r++) {
-      for (let i = 0; i < L; i++) out[(r0 + r) * L + i] = b.input[r * T + 1 + i];
-    }
-  }
-  return out;
-}
-
-/**
- * Teacher-forcing rows `$ x | x` [count, 2L+2] of the strings from..from+count, in
- * copyEvalBatch's input layout.
- */
-export function copyRows(
-  strings: Uint8Array,
-  L: number,
-  D: number,
-  from: number,
-  count: number,
-): Int32Array {
-  const T = 2 * L + 2;
-  const rows = new Int32Array(count * T);
-  for (let r = 0; r < count; r++) {
-    const x = strings.subarray((from + r) * L, (from + r + 1) * L);
-    rows[r * T] = D; // BOS
-    rows.set(x, r * T + 1);
-    rows[r * T + L + 1] = D + 1; // COPY
-    rows.set(x, r * T + L + 2);
-  }
-  return rows;
-}
-
-/** Whether some n-gram occurs twice in x (at i ≠ j, overlaps allowed): the event of p_ngram. */
-export function hasRepeatedNgram(x: ArrayLike<number>, n: number, D: number): boolean {
-  const seen = new Set<number>();
-  for (let i = 0; i + n <= x.length; i++) {
-    let code = 0;
-    for (let k = 0; k < n; k++) code = code * D + x[i + k];
-    if (seen.has(code)) return true;
-    seen.add(code);
-  }
-  return false;
-}
+// Scoring teacher-forced rows `$ x | x` (fixtures/copy_strings.ts)
 
 /** Lemma 2.4's bound on p_ngram for uniform strings: L²·D⁻ⁿ. */
 export function ngramBound(L: number, n: number, D: number): number {
@@ -174,6 +124,36 @@ export function copiesString(pred: ArrayLike<number>, x: ArrayLike<number>): boo
 function sameAnswers(a: ArrayLike<number>, b: ArrayLike<number>, L: number): boolean {
   for (let k = 0; k < L; k++) if (a[L + 1 + k] !== b[L + 1 + k]) return false;
   return true;
+}
+
+/**
+ * The constructed n-gram hash-copy transformer (ONNX Runtime) on the first `count` of `strings`
+ * [·, L]: how many it fails to copy, and on how many its answers differ from the TS algorithm's
+ * (`hashCopyReference`).
+ */
+async function runHashCopy(
+  ctx: EvalContext,
+  n: number,
+  D: number,
+  strings: Uint8Array,
+  L: number,
+  count: number,
+): Promise<{ errors: number; mismatches: number }> {
+  const T = 2 * L + 2;
+  const rows = copyRows(strings, L, D, 0, count);
+  const pred = await hashCopyPredict({ n, D }, rows, T, {
+    threads: ctx.threads,
+    engine: ctx.engine,
+  });
+  let errors = 0, mismatches = 0;
+  for (let r = 0; r < count; r++) {
+    const p = pred.subarray(r * T, (r + 1) * T);
+    if (!copiesString(p, strings.subarray(r * L, (r + 1) * L))) errors++;
+    if (!sameAnswers(p, hashCopyReference(rows.subarray(r * T, (r + 1) * T), n, D), L)) {
+      mismatches++;
+    }
+  }
+  return { errors, mismatches };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -461,70 +441,6 @@ export function lCritCheck(): CheckResult {
   });
 }
 
-/** A generalised state-space model (§2.1): integer states, update u and output r. */
-export interface Gssm {
-  initial: number;
-  update(state: number, token: number): number;
-  output(state: number): number;
-}
-
-/**
- * The "store the first s tokens" GSSM of CLAIMS.md J3(b) for strings of L letters: while reading
- * it keeps the first s letters (a base-D number) and a letter count; ⟨COPY⟩ switches it to
- * writing, where it emits the stored letters and then guesses letter 0. State =
- * ((phase·(L+1) + count)·D^s + stored).
- */
-export function storePrefixGssm(D: number, L: number, s: number): Gssm {
-  const size = D ** s;
-  const BOS = D, COPY = D + 1;
-  const split = (state: number) => {
-    const stored = state % size;
-    const rest = Math.floor(state / size);
-    return { phase: Math.floor(rest / (L + 1)), count: rest % (L + 1), stored };
-  };
-  const join = (phase: number, count: number, stored: number) =>
-    (phase * (L + 1) + count) * size + stored;
-  return {
-    initial: 0,
-    update(state, token) {
-      const { phase, count, stored } = split(state);
-      if (token === BOS) return join(0, 0, 0);
-      if (token === COPY) return join(1, 0, stored);
-      if (phase === 0) {
-        const keep = count < s ? stored + token * D ** count : stored;
-        return join(0, Math.min(count + 1, L), keep);
-      }
-      return join(1, Math.min(count + 1, L), stored); // writing: its own output comes back
-    },
-    output(state) {
-      const { count, stored } = split(state);
-      return count < s ? Math.floor(stored / D ** count) % D : 0;
-    },
-  };
-}
-
-/**
- * Runs a GSSM on ⟨BOS⟩ x ⟨COPY⟩ and then autoregressively for |x| steps (its output fed back).
- * Returns the outputs and the state right after ⟨COPY⟩ (which determines them, Thm 2.7's proof).
- */
-export function runGssmCopy(
-  m: Gssm,
-  x: ArrayLike<number>,
-  D: number,
-): { outputs: number[]; promptState: number } {
-  let state = m.update(m.initial, D);
-  for (let i = 0; i < x.length; i++) state = m.update(state, x[i]);
-  state = m.update(state, D + 1);
-  const promptState = state;
-  const outputs: number[] = [];
-  for (let i = 0; i < x.length; i++) {
-    const y = m.output(state);
-    outputs.push(y);
-    state = m.update(state, y);
-  }
-  return { outputs, promptState };
-}
-
 /** J3(b) tightness: accuracy D^(s−L) inside the measured accuracy's CI. */
 export function gssmTightnessCheck(
   correct: number,
@@ -611,7 +527,7 @@ async function gridPhase(
     const strings = drawStrings(new Prng(deriveSeed(root, "grid", L)), N, L, D);
     const T = 2 * L + 2;
     for (const n of ns) {
-      let repeats = 0, errors = 0, errorsWithoutRepeat = 0, pointMismatches = 0;
+      let repeats = 0, errors = 0, errorsWithoutRepeat = 0;
       const repeated = new Uint8Array(N);
       const row = new Int32Array(T);
       for (let r = 0; r < N; r++) {
@@ -625,18 +541,9 @@ async function gridPhase(
         }
       }
       const m = Math.min(N, cfg.modelStrings[L] ?? N);
-      const rows = copyRows(strings, L, D, 0, m);
-      const pred = await hashCopyPredict({ n, D }, rows, T, { threads: ctx.threads });
-      let modelErrors = 0, modelRepeats = 0;
-      for (let r = 0; r < m; r++) {
-        const p = pred.subarray(r * T, (r + 1) * T);
-        if (!copiesString(p, strings.subarray(r * L, (r + 1) * L))) modelErrors++;
-        modelRepeats += repeated[r];
-        if (!sameAnswers(p, hashCopyReference(rows.subarray(r * T, (r + 1) * T), n, D), L)) {
-          pointMismatches++;
-        }
-      }
-      mismatches += pointMismatches;
+      const model = await runHashCopy(ctx, n, D, strings, L, m);
+      const modelRepeats = repeated.subarray(0, m).reduce((a, b) => a + b, 0);
+      mismatches += model.mismatches;
       modelStrings += m;
       j1.push(j1Point(L, n, D, N, repeats));
       j2.push(j2Point({
@@ -646,9 +553,9 @@ async function gridPhase(
         errors,
         errorsWithoutRepeat,
         modelStrings: m,
-        modelErrors,
+        modelErrors: model.errors,
         modelRepeats,
-        mismatches: pointMismatches,
+        mismatches: model.mismatches,
         repeats,
       }, D));
       progress.update(j1.length, `L ${L} n ${n}`);
@@ -678,17 +585,7 @@ async function exponentPhase(
   for (const n of ns) {
     const errorRate = async (L: number): Promise<number> => {
       const strings = drawStrings(new Prng(deriveSeed(root, "lstar", D, n, L)), N, L, D);
-      const T = 2 * L + 2;
-      const rows = copyRows(strings, L, D, 0, N);
-      const pred = await hashCopyPredict({ n, D }, rows, T, { threads: ctx.threads });
-      let errors = 0, mismatches = 0;
-      for (let r = 0; r < N; r++) {
-        const p = pred.subarray(r * T, (r + 1) * T);
-        if (!copiesString(p, strings.subarray(r * L, (r + 1) * L))) errors++;
-        if (!sameAnswers(p, hashCopyReference(rows.subarray(r * T, (r + 1) * T), n, D), L)) {
-          mismatches++;
-        }
-      }
+      const { errors, mismatches } = await runHashCopy(ctx, n, D, strings, L, N);
       evals.push({ n, L, strings: N, errors, mismatches });
       return errors / N;
     };
@@ -786,20 +683,10 @@ export async function runCopyLengthExponent(
   cfg: CopyLengthExponentConfig,
 ): Promise<SuiteOutcome> {
   const root = dataSeed(SUITE_ID, "test", ctx.seed);
-  const phases: Record<string, number> = {};
-  let t = performance.now();
-  const lap = (name: string) => {
-    const now = performance.now();
-    phases[name] = (now - t) / 1000;
-    t = now;
-  };
-
-  const grid = await gridPhase(ctx, cfg.grid, root);
-  lap("grid");
-  const exp = await exponentPhase(ctx, cfg.exponent, root);
-  lap("exponent");
-  const gssm = gssmPhase(cfg.gssm, root);
-  lap("gssm");
+  const phases = new Phases();
+  const grid = await phases.time("grid", () => gridPhase(ctx, cfg.grid, root));
+  const exp = await phases.time("exponent", () => exponentPhase(ctx, cfg.exponent, root));
+  const gssm = await phases.time("gssm", () => gssmPhase(cfg.gssm, root));
 
   const { D, ns, epsilon } = cfg.exponent;
   const fit = growthFit(ns, exp.lstars);
@@ -860,7 +747,7 @@ export async function runCopyLengthExponent(
     checks,
     metrics,
     figures: figures(cfg.grid, grid.j1, grid.j2, cfg.exponent, exp.lstars),
-    phases,
+    phases: phases.seconds,
   };
 }
 

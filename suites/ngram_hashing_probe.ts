@@ -17,11 +17,14 @@ import { hashCopyPredict } from "../models/hash_copy_transformer.ts";
 import type { CheckResult, FigureData } from "../reports/schema.ts";
 import {
   ALPHABET,
-  ARMS,
-  CONFIGS as COPY_CONFIGS,
+  COPY_TRAINING,
+  copyArm,
+  rowCopied,
+  type ScoredRows,
   stringAccuracy,
   trainCopyArm,
-} from "./copy_length_generalisation.ts";
+} from "./copy_arms.ts";
+import { acrossSeeds, type EvalContext, Phases, trainingSeeds } from "./harness.ts";
 import { check, median, type Profile, round6, type Suite, type SuiteContext } from "./suite.ts";
 
 const ID = "ngram-hashing-probe";
@@ -43,7 +46,7 @@ export interface ProbeConfig {
   trendTolerance: number;
 }
 
-/** The profiles (the trained model comes from copy-length-generalisation's same profile). */
+/** The profiles (the trained model is copy-length-generalisation's of the same profile). */
 export const CONFIGS: Record<Profile, ProbeConfig> = {
   full: {
     length: 20,
@@ -103,61 +106,57 @@ function probeBatches(c: ProbeConfig) {
   return { context, base, dups };
 }
 
-type Batch = { input: Int32Array; target: Int32Array; lossMask: Float32Array };
-
+/** String accuracy of the constructed control model (no training: weights set by hand). */
 async function controlAccuracy(
+  ctx: EvalContext,
   c: ProbeConfig,
-  b: Batch,
+  b: ScoredRows,
   context: number,
-  threads: number,
 ): Promise<number> {
-  const pred = await hashCopyPredict({ n: c.controlN, D: ALPHABET }, b.input, context, { threads });
+  const pred = await hashCopyPredict({ n: c.controlN, D: ALPHABET }, b.input, context, {
+    threads: ctx.threads,
+    engine: ctx.engine,
+  });
   let correct = 0;
-  for (let r = 0; r < c.count; r++) {
-    let ok = true;
-    for (let t = 0; t < context && ok; t++) {
-      const i = r * context + t;
-      if (b.lossMask[i] === 1 && pred[i] !== b.target[i]) ok = false;
-    }
-    if (ok) correct++;
-  }
+  for (let r = 0; r < c.count; r++) if (rowCopied(pred, b, r, context)) correct++;
   return correct / c.count;
 }
 
 async function run(ctx: SuiteContext) {
   const c = CONFIGS[ctx.profile];
-  const copy = COPY_CONFIGS[ctx.profile];
-  const ha = ARMS.find((a) => a.id === "hard-alibi")!;
-  const seeds = Array.from({ length: copy.seeds }, (_, i) => ctx.seed + i);
+  const copy = COPY_TRAINING[ctx.profile];
+  const ha = copyArm("hard-alibi");
+  const seeds = trainingSeeds(ctx, copy.seeds);
   const { context, base, dups } = probeBatches(c);
-  const phases: Record<string, number> = {};
+  const phases = new Phases();
 
-  const baseline: number[] = [];
-  const perSeed: number[][] = []; // seed → n
-  for (const seed of seeds) {
-    const trained = await trainCopyArm(ctx, copy, ha, seed);
-    phases[`train hard-alibi seed ${seed}`] = round6(trained.seconds);
-    const t0 = performance.now();
-    baseline.push(
-      (await stringAccuracy(ha, trained.params, base, c.count, context, ctx.threads)).accuracy,
-    );
-    const accs: number[] = [];
-    for (const d of dups) {
-      accs.push(
-        (await stringAccuracy(ha, trained.params, d, c.count, context, ctx.threads)).accuracy,
-      );
-    }
-    perSeed.push(accs);
-    phases[`probe seed ${seed}`] = round6((performance.now() - t0) / 1000);
-  }
-  const t0 = performance.now();
-  const controlBase = await controlAccuracy(c, base, context, ctx.threads);
-  const control: number[] = [];
-  for (const d of dups) control.push(await controlAccuracy(c, d, context, ctx.threads));
-  phases["control"] = round6((performance.now() - t0) / 1000);
+  const accuracy = async (values: Map<string, Float32Array>, b: ScoredRows) =>
+    (await stringAccuracy(ctx, ha, values, b, c.count, context)).accuracy;
+  const probed = await acrossSeeds(
+    seeds,
+    phases,
+    ha.id,
+    (seed) => trainCopyArm(ctx, copy, ha, seed),
+    {
+      name: "probe",
+      run: async (trained) => {
+        const baseline = await accuracy(trained.params, base);
+        const byN: number[] = [];
+        for (const d of dups) byN.push(await accuracy(trained.params, d));
+        return { baseline, byN };
+      },
+    },
+  );
+  const { controlBase, control } = await phases.time("control", async () => {
+    const controlBase = await controlAccuracy(ctx, c, base, context);
+    const control: number[] = [];
+    for (const d of dups) control.push(await controlAccuracy(ctx, c, d, context));
+    return { controlBase, control };
+  });
 
+  const baseline = probed.values((r) => r.baseline);
   const base0 = median(baseline);
-  const acc = c.ns.map((_, k) => median(perSeed.map((s) => s[k])));
+  const acc = c.ns.map((_, k) => probed.median((r) => r.byN[k]));
   const ratio = (a: number) => (base0 > 0 ? a / base0 : 0);
   const shortMin = Math.min(...c.ns.flatMap((n, k) => (n <= 2 ? [acc[k]] : [])));
   const longest = acc[acc.length - 1];
@@ -188,8 +187,7 @@ async function run(ctx: SuiteContext) {
       expected: "pass",
       detail: `Knee n* (first n below 0.9× baseline) = ${nStar ?? "none"}; the paper reports ~5 ` +
         "for its 160M model; no threshold on n* itself.",
-      seeds,
-      perSeed: perSeed.map((s) => round6(ratio(s[s.length - 1]))),
+      ...probed.record((r) => ratio(r.byN[r.byN.length - 1])),
     }),
     check({
       id: "J6-trend",
@@ -218,14 +216,8 @@ async function run(ctx: SuiteContext) {
   ];
   const data: FigureData["data"] = [];
   c.ns.forEach((n, k) => {
-    const vals = perSeed.map((s) => s[k]);
-    data.push({
-      model: "trained Hard-ALiBi",
-      n,
-      accuracy: round6(acc[k]),
-      lo: round6(Math.min(...vals)),
-      hi: round6(Math.max(...vals)),
-    });
+    const { median, lo, hi } = probed.spread((r) => r.byN[k]);
+    data.push({ model: "trained Hard-ALiBi", n, accuracy: median, lo, hi });
     data.push({
       model: `constructed (n = ${c.controlN})`,
       n,
@@ -259,12 +251,12 @@ async function run(ctx: SuiteContext) {
     checks,
     metrics: {
       baseline: baseline.map(round6),
-      accuracy: perSeed.map((s) => s.map(round6)),
+      accuracy: probed.results.map((r) => r.byN.map(round6)),
       knee: nStar,
       control: { baseline: round6(controlBase), accuracy: control.map(round6), knee: controlKnee },
     },
     figures,
-    phases,
+    phases: phases.seconds,
   };
 }
 

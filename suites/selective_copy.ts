@@ -11,6 +11,7 @@
 import { Prng } from "../fixtures/prng.ts";
 import { dataSeed, deriveSeed, initSeed } from "../fixtures/seeds.ts";
 import {
+  type SelectiveCopyBatch,
   selectiveCopyBatch,
   type SelectiveCopyOptions,
   selectiveCopyValidationSet,
@@ -26,11 +27,18 @@ import {
 import { crossEntropy } from "../onnx/nn.ts";
 import { argMax } from "../onnx/ops.ts";
 import { ADAMW_DEFAULTS, type AdamWConfig } from "../onnx/optim.ts";
-import { forwardSession } from "../onnx/inference.ts";
 import { tensor } from "../onnx/runtime.ts";
 import type { CheckResult, FigureData } from "../reports/schema.ts";
-import { check, median, type Profile, round6, type Suite, type SuiteContext } from "./suite.ts";
-import { trainCached } from "./training.ts";
+import { trainCached } from "../runner/training.ts";
+import {
+  acrossSeeds,
+  chunkedEvaluator,
+  type EvalContext,
+  Phases,
+  type SeedResults,
+  trainingSeeds,
+} from "./harness.ts";
+import { check, type Profile, round6, type Suite, type SuiteContext } from "./suite.ts";
 
 const ID = "selective-copy";
 const SOURCE = "seed 000 (nn-experiments blog, 2024-12-14) tables; CLAIMS.md §2.2";
@@ -304,85 +312,90 @@ interface ArmSeedResult {
   seconds: number;
 }
 
-interface Evaluator {
-  evaluate(params: Map<string, Float32Array>): Promise<{
-    maskError: number;
-    valLoss: number;
-    byPosition: number[];
-  }>;
+/** The evaluation of an arm's trained parameters on the fixed validation strings. */
+type Evaluator = (values: Map<string, Float32Array>) => Promise<{
+  maskError: number;
+  valLoss: number;
+  byPosition: number[];
+}>;
+
+/** The fixed validation strings (the same for every arm and seed). */
+function validationSet(c: SelectiveCopyConfig): SelectiveCopyBatch {
+  return selectiveCopyValidationSet(dataSeed(ID, "valid", 0), c.validation, c.task);
 }
 
+/**
+ * Mask error (answer bytes wrong), validation loss (cross-entropy over all positions, the seed's
+ * "validation loss") and mask error by answer position, in chunks of the largest divisor of the
+ * validation count up to 500 rows.
+ */
 async function makeEvaluator(
+  ctx: EvalContext,
   c: SelectiveCopyConfig,
   model: DilatedCnnConfig,
-  threads: number,
+  valid: SelectiveCopyBatch,
 ): Promise<Evaluator> {
-  const valid = selectiveCopyValidationSet(dataSeed(ID, "valid", 0), c.validation, c.task);
   const L = valid.length;
-  const chunk = gcdChunk(c.validation);
-  const session = await forwardSession({
+  const chunk = largestDivisor(c.validation, 500);
+  const evaluator = await chunkedEvaluator(ctx, {
     name: "selective-copy-eval",
     params: dilatedCnnParamShapes(model),
     inputs: [
-      { name: "input", dtype: "int32", shape: [chunk, L] },
-      { name: "target", dtype: "int32", shape: [chunk, L] },
+      { name: "input", dtype: "int32", width: L },
+      { name: "target", dtype: "int32", width: L },
     ],
+    chunk,
     outputs: (p, x) => {
       const logits = dilatedCnnLogits(model, p, x.input);
       return { loss: crossEntropy(logits, x.target), pred: argMax(logits, { axis: -1 }) };
     },
-    threads,
   });
   const N = c.task.items;
-  return {
-    async evaluate(values) {
-      let lossSum = 0;
-      const wrong = new Array(N).fill(0);
-      for (let start = 0; start < c.validation; start += chunk) {
-        const rows = (a: Int32Array) =>
-          tensor("int32", a.subarray(start * L, (start + chunk) * L), [chunk, L]);
-        const out = await session.run(values, {
-          input: rows(valid.input),
-          target: rows(valid.target),
-        });
-        lossSum += Number(out.loss.data[0]);
-        const pred = out.pred.data as BigInt64Array;
-        for (let b = 0; b < chunk; b++) {
-          for (let j = 0; j < N; j++) {
-            const t = (b * L) + L - N + j;
-            if (Number(pred[t]) !== valid.target[start * L + t]) wrong[j]++;
-          }
+  return async (values) => {
+    let lossSum = 0;
+    const wrong = new Array(N).fill(0);
+    const data = { input: valid.input, target: valid.target };
+    await evaluator.run(values, c.validation, data, (out, start, n) => {
+      lossSum += Number(out.loss.data[0]);
+      const pred = out.pred.data as BigInt64Array; // [chunk, L]
+      for (let b = 0; b < n; b++) {
+        for (let j = 0; j < N; j++) {
+          const t = (b * L) + L - N + j; // answer byte j of row b
+          if (Number(pred[t]) !== valid.target[start * L + t]) wrong[j]++;
         }
       }
-      const total = wrong.reduce((a, b) => a + b, 0);
-      return {
-        maskError: total / (c.validation * N),
-        valLoss: lossSum / (c.validation / chunk),
-        byPosition: wrong.map((w) => w / c.validation),
-      };
-    },
+    });
+    const total = wrong.reduce((a, b) => a + b, 0);
+    return {
+      maskError: total / (c.validation * N),
+      valLoss: lossSum / (c.validation / chunk),
+      byPosition: wrong.map((w) => w / c.validation),
+    };
   };
 }
 
-/** The largest divisor of n not above 500: the evaluation batch. */
-function gcdChunk(n: number): number {
-  for (let k = Math.min(500, n); k >= 1; k--) if (n % k === 0) return k;
+/** The largest divisor of n not above `max`: an evaluation batch without padding. */
+function largestDivisor(n: number, max: number): number {
+  for (let k = Math.min(max, n); k >= 1; k--) if (n % k === 0) return k;
   return 1;
 }
 
+/**
+ * Trains (or loads) one arm from one seed, evaluating every `evalEvery` steps; training batches
+ * skip the validation texts.
+ */
 async function trainArm(
   ctx: SuiteContext,
   c: SelectiveCopyConfig,
   arm: Arm,
   seed: number,
-  evaluator: Evaluator,
+  valid: SelectiveCopyBatch,
+  evaluate: Evaluator,
 ): Promise<ArmSeedResult> {
   const model = modelConfig(c, arm);
   const params = dilatedCnnParams(model, new Prng(initSeed(ID, arm.id, seed)));
-  const L = c.task.area + 2 + c.task.items;
-  const validTexts = new Set(
-    selectiveCopyValidationSet(dataSeed(ID, "valid", 0), c.validation, c.task).texts,
-  );
+  const L = valid.length;
+  const validTexts = new Set(valid.texts);
   const trainSeed = dataSeed(ID, "train", seed);
   const trained = await trainCached(ctx, {
     label: `${ID} ${arm.id} seed ${seed}`,
@@ -431,7 +444,7 @@ async function trainArm(
     },
     evalEvery: c.evalEvery,
     evaluate: async (_step, values) => {
-      const r = await evaluator.evaluate(values);
+      const r = await evaluate(values);
       return {
         maskError: r.maskError,
         valLoss: r.valLoss,
@@ -456,28 +469,24 @@ async function trainArm(
 
 async function run(ctx: SuiteContext) {
   const c = CONFIGS[ctx.profile];
-  const phases: Record<string, number> = {};
+  const phases = new Phases();
   const s1 = checkArithmetic();
   const s2 = checkTableConsistency();
-  const seeds = Array.from({ length: c.seeds }, (_, i) => ctx.seed + i);
-  const results = new Map<string, ArmSeedResult[]>();
+  const seeds = trainingSeeds(ctx, c.seeds);
+  const valid = validationSet(c);
+  const results = new Map<string, SeedResults<ArmSeedResult>>();
   for (const arm of c.arms) {
-    const evaluator = await makeEvaluator(c, modelConfig(c, arm), ctx.threads);
-    const perSeed: ArmSeedResult[] = [];
-    for (const seed of seeds) {
-      const r = await trainArm(ctx, c, arm, seed, evaluator);
-      perSeed.push(r);
-      phases[`train ${arm.id} seed ${seed}`] = round6(r.seconds);
-    }
-    results.set(arm.id, perSeed);
+    const evaluate = await makeEvaluator(ctx, c, modelConfig(c, arm), valid);
+    const train = (seed: number) => trainArm(ctx, c, arm, seed, valid, evaluate);
+    results.set(arm.id, await acrossSeeds(seeds, phases, arm.id, train));
   }
 
   const checks: CheckResult[] = [s1.check, s2];
   const armRows: Record<string, unknown>[] = [];
   for (const arm of c.arms) {
     const rs = results.get(arm.id)!;
-    const errs = rs.map((r) => r.maskError);
-    const med = median(errs);
+    const maskError = (r: ArmSeedResult) => r.maskError;
+    const err = rs.spread(maskError);
     const model = modelConfig(c, arm);
     const rf = receptiveField(model);
     const solves = arm.expect === "solves";
@@ -489,25 +498,24 @@ async function run(ctx: SuiteContext) {
       radius: rf.radius,
       contiguous: rf.contiguous,
       unreachable: round6(unreachableFraction(rf.radius, c.task)),
-      maskErrorMedian: round6(med),
-      maskErrorMin: round6(Math.min(...errs)),
-      maskErrorMax: round6(Math.max(...errs)),
-      valLossMedian: round6(median(rs.map((r) => r.valLoss))),
+      maskErrorMedian: err.median,
+      maskErrorMin: err.lo,
+      maskErrorMax: err.hi,
+      valLossMedian: rs.spread((r) => r.valLoss).median,
     });
     checks.push(check({
       id: `S3-${arm.id}`,
       title: `${arm.label} ${solves ? "solves" : "fails"} selective copying`,
       source: `${SOURCE}: ${solves ? "low" : "high"} validation loss of this configuration`,
       metric: `median mask error over ${seeds.length} seeds, ${c.validation} validation strings`,
-      measured: round6(med),
+      measured: err.median,
       threshold: solves ? c.solveThreshold : c.failThreshold,
       direction: solves ? "<=" : ">=",
       expected: "pass",
       detail: `R = ${rf.radius}, contiguous ${rf.contiguous}; R* = ${c.task.area + 2}; ` +
         `unreachable fraction f(R) = ${unreachableFraction(rf.radius, c.task).toFixed(3)}. ` +
         THRESHOLD_REASON,
-      seeds,
-      perSeed: errs.map(round6),
+      ...rs.record(maskError),
     }));
   }
   const solving = c.arms.filter((a) => a.expect === "solves");
@@ -523,7 +531,7 @@ async function run(ctx: SuiteContext) {
       perSeed: Object.fromEntries(
         [...results].map(([id, rs]) => [
           id,
-          rs.map((r) => ({
+          rs.results.map((r) => ({
             seed: r.seed,
             maskError: round6(r.maskError),
             valLoss: round6(r.valLoss),
@@ -533,7 +541,7 @@ async function run(ctx: SuiteContext) {
       ),
     },
     figures,
-    phases,
+    phases: phases.seconds,
   };
 }
 
@@ -568,38 +576,28 @@ const THRESHOLD_REASON = "Thresholds frozen after the pilot: fail ≥ 20% mask e
 
 function buildFigures(
   c: SelectiveCopyConfig,
-  results: Map<string, ArmSeedResult[]>,
+  results: Map<string, SeedResults<ArmSeedResult>>,
   seeds: number[],
 ): FigureData[] {
   const curve: FigureData["data"] = [];
   for (const arm of c.arms) {
     const rs = results.get(arm.id)!;
-    rs[0].curve.forEach((pt, k) => {
-      const vals = rs.map((r) => r.curve[k].maskError);
-      curve.push({
-        arm: arm.label,
-        examples: pt.examples,
-        maskError: round6(median(vals)),
-        lo: round6(Math.min(...vals)),
-        hi: round6(Math.max(...vals)),
-      });
+    rs.results[0].curve.forEach((pt, k) => {
+      const { median, lo, hi } = rs.spread((r) => r.curve[k].maskError);
+      curve.push({ arm: arm.label, examples: pt.examples, maskError: median, lo, hi });
     });
   }
   const byPos: FigureData["data"] = [];
   for (const arm of c.arms) {
     const rs = results.get(arm.id)!;
     for (let j = 0; j < c.task.items; j++) {
-      byPos.push({
-        arm: arm.label,
-        position: j,
-        error: round6(median(rs.map((r) => r.byPosition[j]))),
-      });
+      const error = rs.spread((r) => r.byPosition[j]).median;
+      byPos.push({ arm: arm.label, position: j, error });
     }
   }
   const table: FigureData["data"] = [];
   for (const arm of c.arms) {
-    const rs = results.get(arm.id)!;
-    const ours = median(rs.map((r) => r.valLoss));
+    const ours = results.get(arm.id)!.median((r) => r.valLoss);
     const seedRow = SEED_TABLE.find((r) =>
       r.kernel === c.kernel && r.dilations.join() === arm.dilations.join()
     );

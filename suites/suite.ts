@@ -5,7 +5,7 @@
  * @module
  */
 import type { CheckResult, FigureData, Verdict } from "../reports/schema.ts";
-import type { Progress } from "./progress.ts";
+import type { TrainContext } from "../runner/training.ts";
 
 /** Run profile: `full` reproduces the claim at the documented budget, `quick` is CI's. */
 export type Profile = "quick" | "full";
@@ -13,21 +13,15 @@ export type Profile = "quick" | "full";
 /** The profiles, in the order `--profile` lists them. */
 export const PROFILES: readonly Profile[] = ["quick", "full"];
 
-/** What a suite receives from the runner. */
-export interface SuiteContext {
+/**
+ * What a suite receives from the CLI: the profile and base seed, and what training and
+ * evaluation need (`runner/training.ts`): the open engine (`runner/engine.ts`), which every
+ * session the suite opens runs on, threads, the model cache, progress and log.
+ */
+export interface SuiteContext extends TrainContext {
   profile: Profile;
   /** Base seed (`--seed`, default 0): training seeds are seed, seed + 1, seed + 2. */
   seed: number;
-  /** ONNX Runtime intra-op threads. */
-  threads: number;
-  /** Retrain instead of reading trained models from the cache. */
-  fresh: boolean;
-  /** Folder for trained models and checkpoints (keyed by content hash). */
-  cacheDir: string;
-  /** Creates a progress display for a long loop of `total` units. */
-  progress(label: string, total: number, unit?: string): Progress;
-  /** A line of log output (stderr). */
-  log(message: string): void;
 }
 
 /** What a suite returns. Everything but `phases` is deterministic for a seed and thread count. */

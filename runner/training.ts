@@ -1,13 +1,36 @@
 /**
- * Training as suites use it: the ONNX train loop plus the model cache, checkpoint/resume and a
+ * Training as suites use it: the train loop plus the model cache, checkpoint/resume and a
  * progress display (step, loss, rate, ETA).
  * @module
  */
 import { buildTrainStep, type ScheduleConfig, type TrainStepSpec } from "../onnx/optim.ts";
 import type { Tensor } from "../onnx/runtime.ts";
-import { train, type TrainState } from "../onnx/trainer.ts";
-import { cacheKey, engineVersion, ModelCache } from "./model_cache.ts";
-import type { SuiteContext } from "./suite.ts";
+import type { EngineInfo } from "./engine.ts";
+import { cacheKey, ModelCache } from "./model_cache.ts";
+import type { Progress } from "./progress.ts";
+import { train, type TrainState } from "./trainer.ts";
+
+/** What training needs from its caller (a suite's context is one). */
+export interface TrainContext {
+  /** The engine every session runs on; its version keys the cache. */
+  engine: EngineInfo;
+  /** ONNX Runtime intra-op threads. */
+  threads: number;
+  /** Retrain instead of reading trained models from the cache. */
+  fresh: boolean;
+  /**
+   * The cache keys this run has trained. `--fresh` means "train every model once in this run":
+   * a model one suite trained and a later suite reuses (the probe reuses copy-length-
+   * generalisation's Hard-ALiBi models) is loaded, not trained a second time. Absent: none.
+   */
+  trainedThisRun?: Set<string>;
+  /** Folder for trained models and checkpoints (keyed by content hash). */
+  cacheDir: string;
+  /** Creates a progress display for a long loop of `total` units. */
+  progress(label: string, total: number, unit?: string): Progress;
+  /** A line of log output (stderr). */
+  log(message: string): void;
+}
 
 /** One model to train. */
 export interface TrainJob {
@@ -32,20 +55,15 @@ export interface TrainedModel {
   seconds: number;
 }
 
-// Cache keys trained by this process. `--fresh` means "train every model once in this run": a
-// model that one suite trained and a later suite reuses (the probe reuses copy-length-
-// generalisation's Hard-ALiBi models) is loaded, not trained a second time.
-const trainedInThisProcess = new Set<string>();
-
 /**
  * Trains `job`, or loads it from the cache; resumes from a checkpoint when one exists. With
- * `ctx.fresh`, entries from before this process are ignored and removed; entries this process
- * trained are still loaded.
+ * `ctx.fresh`, entries from before this run are ignored and removed; entries this run trained
+ * (`ctx.trainedThisRun`) are still loaded.
  */
-export async function trainCached(ctx: SuiteContext, job: TrainJob): Promise<TrainedModel> {
+export async function trainCached(ctx: TrainContext, job: TrainJob): Promise<TrainedModel> {
   const cache = new ModelCache(ctx.cacheDir);
-  const key = cacheKey({ job: job.key, steps: job.steps, engine: engineVersion() });
-  const fresh = ctx.fresh && !trainedInThisProcess.has(key);
+  const key = cacheKey({ job: job.key, steps: job.steps, engine: ctx.engine.version });
+  const fresh = ctx.fresh && !ctx.trainedThisRun?.has(key);
   if (fresh) {
     await cache.remove(key, "final");
     await cache.remove(key, "checkpoint");
@@ -66,6 +84,7 @@ export async function trainCached(ctx: SuiteContext, job: TrainJob): Promise<Tra
     schedule: job.schedule,
     batch: job.batch,
     threads: ctx.threads,
+    engine: ctx.engine,
     resume,
     evalEvery: job.evalEvery,
     evaluate: job.evaluate,
@@ -78,6 +97,6 @@ export async function trainCached(ctx: SuiteContext, job: TrainJob): Promise<Tra
   progress.finish();
   await cache.save(key, "final", state, { label: job.label });
   await cache.remove(key, "checkpoint");
-  trainedInThisProcess.add(key);
+  ctx.trainedThisRun?.add(key);
   return { state, cached: false, seconds: (performance.now() - t0) / 1000 };
 }

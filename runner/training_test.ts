@@ -3,10 +3,12 @@ import { Prng } from "../fixtures/prng.ts";
 import { crossEntropy, linear } from "../onnx/nn.ts";
 import { ADAMW_DEFAULTS } from "../onnx/optim.ts";
 import { tensor } from "../onnx/runtime.ts";
-import { cacheKey, engineVersion, ModelCache } from "./model_cache.ts";
+import { openEngine } from "./engine.ts";
+import { cacheKey, ModelCache } from "./model_cache.ts";
 import { Progress } from "./progress.ts";
-import type { SuiteContext } from "./suite.ts";
-import { trainCached, type TrainJob } from "./training.ts";
+import { trainCached, type TrainContext, type TrainJob } from "./training.ts";
+
+const ENGINE = await openEngine("portable");
 
 // A 2-class logistic regression: small enough to train in milliseconds.
 function job(name: string, lr: number): TrainJob {
@@ -39,12 +41,12 @@ function job(name: string, lr: number): TrainJob {
   };
 }
 
-function context(cacheDir: string, fresh: boolean): SuiteContext {
+function context(cacheDir: string, fresh: boolean, trainedThisRun?: Set<string>): TrainContext {
   return {
-    profile: "quick",
-    seed: 0,
+    engine: ENGINE,
     threads: 1,
     fresh,
+    trainedThisRun,
     cacheDir,
     progress: (label, total) => new Progress(label, total, { write: () => {} }),
     log: () => {},
@@ -60,15 +62,16 @@ Deno.test("--fresh trains each model once per run: older cache entries are ignor
     // An entry left by an earlier run: job A's key holding another model (trained at lr 0.5).
     const a = job("a", 0.05);
     const earlier = await trainCached(context(dir, false), job("b", 0.5));
-    const key = cacheKey({ job: a.key, steps: a.steps, engine: engineVersion() });
+    const key = cacheKey({ job: a.key, steps: a.steps, engine: ENGINE.version });
     await new ModelCache(dir).save(key, "final", earlier.state, { label: "earlier run" });
     const served = await trainCached(context(dir, false), a);
     assertEquals([served.cached, weights(served)], [true, weights(earlier)]);
-    const retrained = await trainCached(context(dir, true), a);
+    const run = new Set<string>();
+    const retrained = await trainCached(context(dir, true, run), a);
     assertEquals(retrained.cached, false);
     assertNotEquals(weights(retrained), weights(earlier));
     // A later suite of the same run (the probe reuses the copy suite's models) loads it.
-    const reused = await trainCached(context(dir, true), a);
+    const reused = await trainCached(context(dir, true, run), a);
     assertEquals([reused.cached, weights(reused)], [true, weights(retrained)]);
   } finally {
     await Deno.remove(dir, { recursive: true });

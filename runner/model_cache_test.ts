@@ -1,5 +1,5 @@
 import { assertEquals, assertThrows } from "@std/assert";
-import { initialState } from "../onnx/trainer.ts";
+import { initialState } from "./trainer.ts";
 import { cacheKey, canonicalJson, decodeState, encodeState, ModelCache } from "./model_cache.ts";
 
 function sample() {

@@ -1,26 +1,26 @@
 /**
  * The training loop: runs the train-step graph of `onnx/optim.ts` step after step, feeding each
- * step's outputs back as the next step's parameters and AdamW moments. Deterministic: the batch
- * of step t comes from the caller's `batch(t)`, so a run resumed from a checkpoint at step t
- * continues exactly as an uninterrupted one.
+ * step's outputs back as the next step's parameters and AdamW moments (`onnx/step_state.ts`),
+ * logging the loss, evaluating and handing out checkpoints. Deterministic: the batch of step t
+ * comes from the caller's `batch(t)`, so a run resumed from a checkpoint at step t continues
+ * exactly as an uninterrupted one.
  * @module
  */
+import { learningRate, type ParamSpec, type ScheduleConfig } from "../onnx/optim.ts";
+import { type Engine, Session, type Tensor, tensor } from "../onnx/runtime.ts";
 import {
-  flatParams,
-  learningRate,
-  type ParamShape,
-  type ParamSpec,
-  type ScheduleConfig,
-  unflatParams,
-} from "./optim.ts";
-import { Session, type Tensor, tensor } from "./runtime.ts";
+  advanceFeeds,
+  initialStepState,
+  stateFeeds,
+  stateParams,
+  type StepState,
+  storeFeeds,
+} from "../onnx/step_state.ts";
 
 /** Everything needed to continue training: tensors and logs after `step` steps. */
-export interface TrainState {
+export interface TrainState extends StepState {
   /** Steps completed. */
   step: number;
-  /** `p.<name>`, `m.<name>`, `v.<name>` for every parameter. */
-  tensors: Map<string, Float32Array>;
   /** Mean training loss over each logging window, keyed by the window's last step. */
   losses: { step: number; loss: number }[];
   /** Evaluation records, keyed by step. */
@@ -40,6 +40,8 @@ export interface TrainOptions {
   /** The batch inputs of 1-based step `step`. */
   batch: (step: number) => Record<string, Tensor>;
   threads: number;
+  /** Which kernels run the custom ops (`runner/engine.ts` openEngine, or PORTABLE_ENGINE). */
+  engine: Engine;
   /** Continue from this state instead of the initial parameters. */
   resume?: TrainState;
   /** Steps per loss-log window (default 50). */
@@ -54,70 +56,15 @@ export interface TrainOptions {
   checkpointSeconds?: number;
 }
 
-/** The initial state: initial parameters, zero moments. */
+/** The initial state: initial parameters, zero moments, no logs. */
 export function initialState(params: readonly ParamSpec[]): TrainState {
-  const tensors = new Map<string, Float32Array>();
-  for (const p of params) {
-    tensors.set(`p.${p.name}`, p.init.slice());
-    tensors.set(`m.${p.name}`, new Float32Array(p.init.length));
-    tensors.set(`v.${p.name}`, new Float32Array(p.init.length));
-  }
+  const { tensors } = initialStepState(params);
   return { step: 0, tensors, losses: [], evals: [], window: { sum: 0, count: 0 } };
-}
-
-const STATE_KINDS = ["p", "m", "v"] as const;
-
-/**
- * The train step's state feeds `p`, `m` and `v`: the `p.`, `m.` and `v.` tensors of `state`,
- * each kind flattened into one vector in `params` order (the step's layout).
- */
-export function stateFeeds(
-  state: TrainState,
-  params: readonly ParamShape[],
-): Record<string, Tensor> {
-  const feeds: Record<string, Tensor> = {};
-  for (const kind of STATE_KINDS) {
-    const flat = flatParams(params, (name) => {
-      const v = state.tensors.get(`${kind}.${name}`);
-      if (!v) throw new RangeError(`Cannot feed the train state: it has no ${kind}.${name}`);
-      return v;
-    });
-    feeds[kind] = tensor("float32", flat, [flat.length]);
-  }
-  return feeds;
-}
-
-/** Feeds a step's `next.p`, `next.m` and `next.v` outputs back as the next step's state. */
-export function advanceFeeds(feeds: Record<string, Tensor>, out: Record<string, Tensor>): void {
-  for (const kind of STATE_KINDS) feeds[kind] = out[`next.${kind}`];
-}
-
-/**
- * Writes the state feeds back into `state.tensors` as per-parameter views (no copy: each step's
- * outputs are new arrays, never written again).
- */
-export function storeFeeds(
-  state: TrainState,
-  feeds: Record<string, Tensor>,
-  params: readonly ParamShape[],
-): void {
-  for (const kind of STATE_KINDS) {
-    for (const [name, v] of unflatParams(params, feeds[kind].data as Float32Array)) {
-      state.tensors.set(`${kind}.${name}`, v);
-    }
-  }
-}
-
-/** Just the parameters of a state, by parameter name. */
-export function stateParams(state: TrainState): Map<string, Float32Array> {
-  const out = new Map<string, Float32Array>();
-  for (const [k, v] of state.tensors) if (k.startsWith("p.")) out.set(k.slice(2), v);
-  return out;
 }
 
 /** Trains from the initial parameters (or `resume`) to `steps` steps and returns the state. */
 export async function train(o: TrainOptions): Promise<TrainState> {
-  const session = await Session.create(o.model, { threads: o.threads });
+  const session = await Session.create(o.model, { threads: o.threads, engine: o.engine });
   const state = o.resume ?? initialState(o.params);
   const logEvery = o.logEvery ?? 50;
   const checkpointMs = (o.checkpointSeconds ?? 30) * 1000;

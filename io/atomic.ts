@@ -1,6 +1,7 @@
 /**
  * Atomic file writes: a reader sees either the old file or the complete new one, never a
- * half-written file (reports are rewritten while a browser or another process may read them).
+ * half-written file. Reports are rewritten while a browser or another process may read them, and
+ * trained models and checkpoints while a later run may load them (`runner/model_cache.ts`).
  * @module
  */
 

@@ -1,15 +1,14 @@
 /**
- * Trained models on disk, keyed by a hash of (model config, training config, seed, engine code
- * version), so re-running a suite regenerates its report without retraining. A training run
- * checkpoints every 30 s and resumes from its last checkpoint when killed. Every file is written
- * to a temporary name and renamed, so no entry is ever half-written.
+ * Trained models on disk, keyed by a hash of (model config, training config, seed, engine
+ * version of `runner/engine.ts`), so re-running a suite regenerates its report without
+ * retraining. A training run checkpoints every 30 s and resumes from its last checkpoint when
+ * killed. Every file is written to a temporary name and renamed, so no entry is ever
+ * half-written.
  * @module
  */
 import { createHash } from "node:crypto";
-import { writeFileAtomic } from "../reports/atomic.ts";
-import type { TrainState } from "../onnx/trainer.ts";
-import { nativeOpsLibrary } from "../onnx/runtime.ts";
-import { NATIVE_OPS_FLAGS, NATIVE_OPS_SOURCE } from "../native/build.ts";
+import { writeFileAtomic } from "../io/atomic.ts";
+import type { TrainState } from "./trainer.ts";
 
 const MAGIC = "claimbench-state/1\n";
 
@@ -88,41 +87,6 @@ export function canonicalJson(x: unknown): string {
     }}`;
   }
   return JSON.stringify(x);
-}
-
-const engineHashes = new Map<string, string>();
-
-/**
- * A hash of the source of everything that determines a trained model (`onnx/`, `models/`,
- * `fixtures/`, test files excluded) and of the engine that runs it: portable, or native with the
- * kernels' source and compiler flags (`native/`). Editing the engine, or switching engines,
- * invalidates cached models.
- */
-export function engineVersion(): string {
-  const native = nativeOpsLibrary() !== null;
-  const kind = native ? "native" : "portable";
-  const cached = engineHashes.get(kind);
-  if (cached) return cached;
-  const h = createHash("sha256");
-  h.update(`engine ${kind}\n`);
-  if (native) {
-    h.update(`${NATIVE_OPS_FLAGS.join(" ")}\n`);
-    h.update(Deno.readFileSync(NATIVE_OPS_SOURCE));
-  }
-  for (const dir of ["onnx", "models", "fixtures"]) {
-    const url = new URL(`../${dir}/`, import.meta.url);
-    const files = [...Deno.readDirSync(url)]
-      .map((e) => e.name)
-      .filter((n) => n.endsWith(".ts") && !n.endsWith("_test.ts"))
-      .sort();
-    for (const f of files) {
-      h.update(`${dir}/${f}\n`);
-      h.update(Deno.readFileSync(new URL(f, url)));
-    }
-  }
-  const hash = h.digest("hex").slice(0, 16);
-  engineHashes.set(kind, hash);
-  return hash;
 }
 
 /** A folder of trained models and checkpoints. */

@@ -1,0 +1,994 @@
+// Fused attention on a transformer layer's packed projections, claimbench ops BiasAttention and
+// BiasAttentionGrad (their ONNX function definitions are in onnx/custom/attention.ts).
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "../include/ort_abi.h"
+#include "../include/registry.h"
+#include "../include/simd.h"
+
+namespace cb {
+namespace {
+
+// ---------------------------------------------------------------------------------------------
+// Fused attention on the packed projections of a transformer layer:
+//
+//   BiasAttention(QKV [B, T, 3C], Bias [H, T, T], Scale) -> Y [B, T, C]
+//   BiasAttentionGrad(dY [B, T, C], QKV, Bias, Scale) -> dQKV [B, T, 3C]
+//
+// QKV's columns are q | k | v, each head-major (C = H·hs): q of head h at token t is
+// QKV[b, t, h·hs .. h·hs + hs). Y = softmax(Scale·q·kᵀ + Bias[h])·v per head, merged back to
+// [B, T, C] the same way; Scale is a float scalar. One task per (b, h) keeps that head's keys
+// and values and a row of weights in L1; nothing of size T × T outlives the task, and no
+// head-major copy of Q, K, V or Y is made.
+//
+// Key j of query row i is skipped where Bias[h, i, j] < kMaskedBias (the models' masks use
+// −1e9): its weight exp(s − max) underflows to exactly 0 in float32 as long as the scores stay
+// below ~1e7 in magnitude, so skipping it changes no bit of Y and no gradient. A row with no key
+// above the threshold is computed in full, as the composition would. Within a row, keys from the
+// first to the last unmasked one are computed (one run for causal, Hard-ALiBi and ALiBi masks).
+//
+// Arithmetic per row, in this order (float32 unless noted): s_j = Σ_d (q_d·Scale)·k_jd
+// (d ascending) + Bias_ij; m = max s; e_j = exp(s_j − m) (Exp in simd.h); z = Σ e_j (double, by
+// position mod 4: Accumulate in simd.h); p_j = e_j·float(1/z); y = Σ_j p_j·v_j as two partial
+// sums over alternate keys, added at the end. The gradient recomputes p the same way, then
+// dp_j = Σ_d dy_d·v_jd, c = float(Σ_j p_j·dp_j) (double, by position mod 4),
+// ds_j = p_j·(dp_j − c), dq = (Σ_j ds_j·k_j)·Scale; after all rows, dv_j = Σ_i p_ij·dy_i and
+// dk_j = (Σ_i ds_ij·q_i)·Scale over the rows that computed key j (partial sums as for y).
+// Vector lanes only ever hold different elements, so the SSE2 and AVX2 paths and every thread
+// count give the same bits. The AVX2 and AVX-512 paths run causal heads (CausalHead) and
+// Hard-ALiBi's windowed rows (BandRows) with one query row per lane rather than one key per
+// lane, in the same order per element (see there); SSE2 keeps one row at a time, the reference
+// the tests compare with.
+
+constexpr float kMaskedBias = -1e8f;
+
+// out[d] = Σ_{r = r0..r1} w[r·ws] · rows[r·rs + d] for d in [d0, d0 + NV·W), in registers: two
+// partial sums per lane, over rows r0, r0 + 2, … and r0 + 1, r0 + 3, … (two chains hide the add
+// latency), added at the end.
+template <typename V, int NV, bool Scaled>
+CB_INLINE void CombineRows(const float* w, int64_t ws, const float* rows, int64_t rs, int64_t r0,
+                           int64_t r1, int64_t d0, float scale, float* out) {
+  constexpr int64_t W = sizeof(V) / sizeof(float);
+  V even[NV], odd[NV];
+  #pragma GCC unroll 4
+  for (int u = 0; u < NV; ++u) even[u] = odd[u] = Splat<V>(0.0f);
+  int64_t r = r0;
+  for (; r + 1 <= r1; r += 2) {
+    const V we = Splat<V>(w[r * ws]);
+    const V wo = Splat<V>(w[(r + 1) * ws]);
+    const float* re = rows + r * rs + d0;
+    const float* ro = re + rs;
+    #pragma GCC unroll 4
+    for (int u = 0; u < NV; ++u) {
+      even[u] = even[u] + Load<V>(re + u * W) * we;
+      odd[u] = odd[u] + Load<V>(ro + u * W) * wo;
+    }
+  }
+  if (r == r1) {
+    const V we = Splat<V>(w[r * ws]);
+    #pragma GCC unroll 4
+    for (int u = 0; u < NV; ++u) even[u] = even[u] + Load<V>(rows + r * rs + d0 + u * W) * we;
+  }
+  #pragma GCC unroll 4
+  for (int u = 0; u < NV; ++u) {
+    const V sum = even[u] + odd[u];
+    Store(out + d0 + u * W, Scaled ? sum * Splat<V>(scale) : sum);
+  }
+}
+
+// out[0, hs) = Σ_{r = r0..r1} w[r·ws] · rows[r·rs + ·] (0 when r0 > r1), as CombineRows; then
+// times scale where Scaled (in registers: the same product as scaling the stored sum).
+template <typename V, bool Scaled>
+CB_INLINE void Combine(const float* w, int64_t ws, const float* rows, int64_t rs, int64_t hs,
+                       int64_t r0, int64_t r1, float scale, float* out) {
+  constexpr int64_t W = sizeof(V) / sizeof(float);
+  int64_t d0 = 0;
+  while (d0 + W <= hs) {
+    const int64_t nv = (hs - d0) / W < 4 ? (hs - d0) / W : 4;
+    if (nv == 4) CombineRows<V, 4, Scaled>(w, ws, rows, rs, r0, r1, d0, scale, out);
+    else if (nv == 3) CombineRows<V, 3, Scaled>(w, ws, rows, rs, r0, r1, d0, scale, out);
+    else if (nv == 2) CombineRows<V, 2, Scaled>(w, ws, rows, rs, r0, r1, d0, scale, out);
+    else CombineRows<V, 1, Scaled>(w, ws, rows, rs, r0, r1, d0, scale, out);
+    d0 += nv * W;
+  }
+  // Dims left over from wide vectors (heads of 6 dims, say), 4 at a time.
+  for (; W > 4 && d0 + 4 <= hs; d0 += 4) {
+    CombineRows<V4, 1, Scaled>(w, ws, rows, rs, r0, r1, d0, scale, out);
+  }
+  for (; d0 < hs; ++d0) {  // the same partial sums, one lane
+    float even = 0.0f, odd = 0.0f;
+    for (int64_t r = r0; r <= r1; ++r) {
+      if ((r - r0) % 2 == 0) even = even + rows[r * rs + d0] * w[r * ws];
+      else odd = odd + rows[r * rs + d0] * w[r * ws];
+    }
+    out[d0] = Scaled ? (even + odd) * scale : even + odd;
+  }
+}
+
+// s[j] = Σ_d a[d] · bt[d·ld + j] for NC groups of W keys from j: two partial sums per lane, over
+// the even and the odd d (independent chains), added at the end.
+template <typename V, int NC>
+CB_INLINE void DotGroups(const float* a, const float* bt, int64_t ld, int64_t hs, int64_t j,
+                         float* s) {
+  constexpr int64_t W = sizeof(V) / sizeof(float);
+  V even[NC], odd[NC];
+#pragma GCC unroll 4
+  for (int c = 0; c < NC; ++c) even[c] = odd[c] = Splat<V>(0.0f);
+  int64_t d = 0;
+  for (; d + 1 < hs; d += 2) {
+    const V ae = Splat<V>(a[d]);
+    const V ao = Splat<V>(a[d + 1]);
+    const float* be = bt + d * ld + j;
+    const float* bo = be + ld;
+#pragma GCC unroll 4
+    for (int c = 0; c < NC; ++c) {
+      even[c] = even[c] + Load<V>(be + c * W) * ae;
+      odd[c] = odd[c] + Load<V>(bo + c * W) * ao;
+    }
+  }
+  if (d < hs) {
+    const V ae = Splat<V>(a[d]);
+#pragma GCC unroll 4
+    for (int c = 0; c < NC; ++c) even[c] = even[c] + Load<V>(bt + d * ld + j + c * W) * ae;
+  }
+#pragma GCC unroll 4
+  for (int c = 0; c < NC; ++c) Store(s + j + c * W, even[c] + odd[c]);
+}
+
+// As DotGroups over [lo, hi]. bt's rows are padded so that the last group may read, and s be
+// written, up to W − 1 entries past hi.
+template <typename V>
+CB_INLINE void RowDots(const float* a, const float* bt, int64_t ld, int64_t hs, int64_t lo,
+                       int64_t hi, float* s) {
+  constexpr int64_t W = sizeof(V) / sizeof(float);
+  int64_t j = lo;
+  for (; j + 4 * W <= hi + 1; j += 4 * W) DotGroups<V, 4>(a, bt, ld, hs, j, s);
+  const int64_t left = (hi + 1 - j + W - 1) / W;  // groups still to do, 0..4
+  if (left == 4) DotGroups<V, 4>(a, bt, ld, hs, j, s);
+  else if (left == 3) DotGroups<V, 3>(a, bt, ld, hs, j, s);
+  else if (left == 2) DotGroups<V, 2>(a, bt, ld, hs, j, s);
+  else if (left == 1) DotGroups<V, 1>(a, bt, ld, hs, j, s);
+}
+
+// p[lo, hi] = softmax(p + bias) over [lo, hi], in place: the scores plus the bias row, their
+// maximum, e = exp(· − max), z = Σ e in double by position mod 4, p = e · float(1/z). Whole
+// groups of W run past hi into the row's padding, which is scratch. bias may be read up to
+// bias[bias_end − 1].
+template <typename V>
+CB_INLINE void SoftmaxInPlace(float* p, const float* bias, int64_t bias_end, int64_t lo,
+                              int64_t hi) {
+  constexpr int64_t W = sizeof(V) / sizeof(float);
+  const float inf = HUGE_VALF;
+  V mv = Splat<V>(-inf);
+  int64_t j = lo;
+  for (; j + W <= hi + 1; j += W) {
+    const V z = Load<V>(p + j) + Load<V>(bias + j);
+    Store(p + j, z);
+    mv = z > mv ? z : mv;
+  }
+  if (j <= hi) {  // p's row is padded; the bias row is read past hi only within the tensor
+    const V b = j + W <= bias_end ? Load<V>(bias + j) : LoadTail<V>(bias + j, bias_end - j, 0.0f);
+    const V z = Keep(Load<V>(p + j) + b, hi + 1 - j, -inf);
+    Store(p + j, z);
+    mv = z > mv ? z : mv;
+  }
+  const float m = MaxLane(mv);
+  D4 acc = {};
+  for (j = lo; j <= hi; j += W) {  // the tail's padding holds −inf: exp gives 0
+    const V e = Exp(Load<V>(p + j) - m);
+    Store(p + j, e);
+    Accumulate(acc, e);
+  }
+  const V inv = Splat<V>(static_cast<float>(1.0 / SumLanes(acc)));
+  for (j = lo; j <= hi; j += W) Store(p + j, Load<V>(p + j) * inv);
+}
+
+struct AttentionJob {
+  int64_t B = 0, H = 0, T = 0, hs = 0;
+  int64_t ld = 0;  // scratch rows' length: T rounded up to 16, plus one vector of 16 past it
+  float scale = 1.0f;
+  const float* qkv = nullptr;   // [B, T, 3C]
+  const float* bias = nullptr;  // [H, T, T]
+  const float* dy = nullptr;    // [B, T, C]; gradient only
+  float* y = nullptr;           // forward: Y [B, T, C]; gradient: dQKV [B, T, 3C]
+  // [H·T] each: the first and last key computed per query row; the first and last query row
+  // that computes each key.
+  const int32_t* lo = nullptr;
+  const int32_t* hi = nullptr;
+  const int32_t* ilo = nullptr;
+  const int32_t* ihi = nullptr;
+  // Per head, whether it is causal and runs CausalHead (AVX2 and AVX-512 paths only); then
+  // Bias[h]ᵀ [T, tp], tp = T rounded up to 16 (zeros past T).
+  const uint8_t* causal = nullptr;
+  const float* bias_t = nullptr;
+  int64_t tp = 0;
+  Simd simd = kSse2;
+};
+
+// A task's scratch: Kᵀ and Vᵀ [hs, ld] (zero padded), Q·Scale [hs], and the weights P and
+// their gradient dS [T, ld] (one row of P in the forward).
+struct AttentionScratch {
+  float* kt;
+  float* vt;
+  float* qs;
+  float* p;
+  float* ds;
+  float* qst;  // [hs, tp]: Q·Scale and dY transposed, for banded rows and causal heads
+  float* dyt;
+  float* tile;   // [hs, 16]: a block's sums, dims × rows (or keys)
+  float* ptile;  // [tp, 16] each: a block's P and dS, keys × rows
+  float* stile;
+};
+
+// Query row i of one head: its weights p (into P's row i for the gradient, else P's row 0),
+// and for the gradient ds = p·(dp − c) into dS's row i. Returns where p went.
+template <typename V>
+CB_INLINE const float* RowWeights(const AttentionJob& job, const AttentionScratch& w,
+                                  const float* q, const float* bias, const float* dy, int64_t i,
+                                  int64_t l, int64_t u) {
+  constexpr int64_t W = sizeof(V) / sizeof(float);
+  const int64_t T = job.T, hs = job.hs, ld = job.ld, C = job.H * hs, rs = 3 * C;
+  const bool grad = dy != nullptr;
+  float* p = w.p + (grad ? i * ld : 0);
+  float* qs = w.qs;
+  for (int64_t d = 0; d < hs; ++d) qs[d] = q[i * rs + d] * job.scale;
+  RowDots<V>(qs, w.kt, ld, hs, l, u, p);
+  SoftmaxInPlace<V>(p, bias + i * T, T * T - i * T, l, u);
+  if (!grad) return p;
+  // dp_j = dy_i · v_j (in dS's row), c = Σ_j p_j·dp_j, ds_j = p_j·(dp_j − c).
+  float* ds = w.ds + i * ld;
+  RowDots<V>(dy + i * C, w.vt, ld, hs, l, u, ds);
+  D4 acc = {};
+  int64_t j = l;
+  for (; j + W <= u + 1; j += W) Accumulate(acc, Load<V>(p + j) * Load<V>(ds + j));
+  if (j <= u) Accumulate(acc, Keep(Load<V>(p + j) * Load<V>(ds + j), u + 1 - j, 0.0f));
+  const float c = static_cast<float>(SumLanes(acc));
+  for (j = l; j <= u; j += W) Store(ds + j, Load<V>(p + j) * (Load<V>(ds + j) - c));
+  return p;
+}
+
+template <typename V>
+CB_INLINE const float* RowWeightsAnyWidth(const AttentionJob& job, const AttentionScratch& w,
+                                          const float* q, const float* bias, const float* dy,
+                                          int64_t i, int64_t l, int64_t u) {
+  // Short rows (windowed heads) waste most of a 16-lane vector: they go 8 lanes at a time.
+  if (sizeof(V) > sizeof(V8) && u - l < 8) return RowWeights<V8>(job, w, q, bias, dy, i, l, u);
+  return RowWeights<V>(job, w, q, bias, dy, i, l, u);
+}
+
+// Banded rows. Past its first rows, a Hard-ALiBi head with window n ≤ kBandKeys gives every
+// query row i the keys i − n + 1 .. i: too few to fill a vector along the keys. W such rows go
+// through RowWeights' arithmetic together, one row per lane: lane r of the vectors below holds
+// row i0 + r's score, weight or gradient for its key l0 + r + t. Each element still takes the
+// same IEEE operations in the same order (dot products over d in two chains, the max, Exp, the
+// double sums by key position mod 4, 1/z, c), so the bits are RowWeights' (the tests compare
+// with the SSE2 path, which never bands). The scores need Q·Scale and dY transposed, [hs, T].
+constexpr int64_t kBandKeys = 8;
+
+
+// Whether rows i .. i + W − 1 form a band: equal key counts n ≤ kBandKeys, starts one key apart.
+CB_INLINE bool IsBand(const int32_t* lo, const int32_t* hi, int64_t i, int64_t W) {
+  const int32_t n = hi[i] - lo[i];
+  if (n >= kBandKeys) return false;
+  for (int64_t r = 1; r < W; ++r) {
+    if (lo[i + r] != lo[i] + r || hi[i + r] - lo[i + r] != n) return false;
+  }
+  return true;
+}
+
+// s[t] lane r = Σ_d a[d·lda + r] · bt[d·ldb + t + r], over even and odd d as DotGroups.
+template <typename V, int N>
+CB_INLINE void BandDots(const float* a, int64_t lda, const float* bt, int64_t ldb, int64_t hs,
+                        V* s) {
+  V even[N], odd[N];
+#pragma GCC unroll 8
+  for (int t = 0; t < N; ++t) even[t] = odd[t] = Splat<V>(0.0f);
+  int64_t d = 0;
+  for (; d + 1 < hs; d += 2) {
+    const V ae = Load<V>(a + d * lda);
+    const V ao = Load<V>(a + (d + 1) * lda);
+    const float* be = bt + d * ldb;
+    const float* bo = be + ldb;
+#pragma GCC unroll 8
+    for (int t = 0; t < N; ++t) {
+      even[t] = even[t] + Load<V>(be + t) * ae;
+      odd[t] = odd[t] + Load<V>(bo + t) * ao;
+    }
+  }
+  if (d < hs) {
+    const V ae = Load<V>(a + d * lda);
+#pragma GCC unroll 8
+    for (int t = 0; t < N; ++t) even[t] = even[t] + Load<V>(bt + d * ldb + t) * ae;
+  }
+#pragma GCC unroll 8
+  for (int t = 0; t < N; ++t) s[t] = even[t] + odd[t];
+}
+
+// float((a0 + a1) + (a2 + a3)) per lane, as SumLanes.
+template <typename V>
+CB_INLINE V SumToFloat(const typename Doubles<V>::Type* acc) {
+  return __builtin_convertvector((acc[0] + acc[1]) + (acc[2] + acc[3]), V);
+}
+
+// float(1 / ((a0 + a1) + (a2 + a3))) per lane, as the softmax's 1/z.
+template <typename V>
+CB_INLINE V InverseSum(const typename Doubles<V>::Type* acc) {
+  return __builtin_convertvector(1.0 / ((acc[0] + acc[1]) + (acc[2] + acc[3])), V);
+}
+
+// Rows i0 .. i0 + W − 1 of a band of N keys from l0 (row i0 + r's keys from l0 + r): their
+// weights into P's rows (the forward's single row in turn) and, for the gradient, ds into dS's
+// rows; then Y's row or dQ's row of each, as the general path does.
+template <typename V, typename VC, int N>
+CB_INLINE void BandRows(const AttentionJob& job, const AttentionScratch& w, const float* k,
+                        const float* v, const float* bias, int64_t i0, int64_t l0, float* out,
+                        int64_t os) {
+  constexpr int64_t W = sizeof(V) / sizeof(float);
+  typedef typename Doubles<V>::Type DV;
+  const int64_t T = job.T, hs = job.hs, ld = job.ld, rs = 3 * job.H * hs;
+  const bool grad = job.dy != nullptr;
+  V p[N];
+  BandDots<V, N>(w.qst + i0, job.tp, w.kt + l0, ld, hs, p);
+  float tile[N * W];
+  for (int64_t r = 0; r < W; ++r) {
+    const float* b = bias + (i0 + r) * T + l0 + r;
+    for (int t = 0; t < N; ++t) tile[t * W + r] = b[t];
+  }
+  V m = Splat<V>(-HUGE_VALF);
+#pragma GCC unroll 8
+  for (int t = 0; t < N; ++t) {
+    p[t] = p[t] + Load<V>(tile + t * W);
+    m = p[t] > m ? p[t] : m;
+  }
+  DV acc[4] = {};
+#pragma GCC unroll 8
+  for (int t = 0; t < N; ++t) {
+    p[t] = Exp(p[t] - m);
+    acc[t % 4] += __builtin_convertvector(p[t], DV);
+  }
+  const V inv = InverseSum<V>(acc);
+#pragma GCC unroll 8
+  for (int t = 0; t < N; ++t) Store(tile + t * W, p[t] * inv);
+  if (!grad) {
+    for (int64_t r = 0; r < W; ++r) {
+      for (int t = 0; t < N; ++t) w.p[l0 + r + t] = tile[t * W + r];
+      Combine<VC, false>(w.p, 1, v, rs, hs, l0 + r, l0 + r + N - 1, 1.0f, out + (i0 + r) * os);
+    }
+    return;
+  }
+  V dp[N];
+  BandDots<V, N>(w.dyt + i0, job.tp, w.vt + l0, ld, hs, dp);
+  DV acc2[4] = {};
+#pragma GCC unroll 8
+  for (int t = 0; t < N; ++t) {
+    acc2[t % 4] += __builtin_convertvector(Load<V>(tile + t * W) * dp[t], DV);
+  }
+  const V c = SumToFloat<V>(acc2);
+  float dtile[N * W];
+#pragma GCC unroll 8
+  for (int t = 0; t < N; ++t) Store(dtile + t * W, Load<V>(tile + t * W) * (dp[t] - c));
+  for (int64_t r = 0; r < W; ++r) {
+    float* pr = w.p + (i0 + r) * ld + l0 + r;
+    float* dr = w.ds + (i0 + r) * ld + l0 + r;
+    for (int t = 0; t < N; ++t) pr[t] = tile[t * W + r], dr[t] = dtile[t * W + r];
+    Combine<VC, true>(w.ds + (i0 + r) * ld, 1, k, rs, hs, l0 + r, l0 + r + N - 1, job.scale,
+                      out + (i0 + r) * os);
+  }
+}
+
+template <typename V, typename VC>
+CB_INLINE void BandRowsOfWidth(const AttentionJob& job, const AttentionScratch& w, const float* k,
+                               const float* v, const float* bias, int64_t i0, int64_t l0,
+                               int64_t n, float* out, int64_t os) {
+  switch (n) {
+    case 1: return BandRows<V, VC, 1>(job, w, k, v, bias, i0, l0, out, os);
+    case 2: return BandRows<V, VC, 2>(job, w, k, v, bias, i0, l0, out, os);
+    case 3: return BandRows<V, VC, 3>(job, w, k, v, bias, i0, l0, out, os);
+    case 4: return BandRows<V, VC, 4>(job, w, k, v, bias, i0, l0, out, os);
+    case 5: return BandRows<V, VC, 5>(job, w, k, v, bias, i0, l0, out, os);
+    case 6: return BandRows<V, VC, 6>(job, w, k, v, bias, i0, l0, out, os);
+    case 7: return BandRows<V, VC, 7>(job, w, k, v, bias, i0, l0, out, os);
+    default: return BandRows<V, VC, 8>(job, w, k, v, bias, i0, l0, out, os);
+  }
+}
+
+// Causal heads (every row i has keys 0..i: NoPE, ALiBi, RoPE, Hard-ALiBi's unwindowed heads) on
+// the AVX2 and AVX-512 paths go W query rows per vector, as banded rows do, through a whole
+// block of rows i0 .. i0 + W − 1 at once: scores for keys 0 .. i0 + W − 1, lanes whose row ends
+// before a key set to −inf (as RowWeights' padding); the max, Exp and the sum by key mod 4 per
+// lane; then Y's or dQ's rows as sums over keys with one row per lane. The gradient then stores
+// the block's P and dS rows × keys, so that dK's and dV's sums go one key per lane. Each element
+// takes the general path's operations in its order (sums over keys in two chains by key parity,
+// dot products over d in two chains), so the bits are the same; the per-row steps (max, 1/z, c)
+// are shared by W rows.
+
+// Transposes the W × W block in a[0..W) in place (W = lanes of V): log2(W) rounds of exchanging
+// halves, quarters, … between rows, two shuffles per pair of rows.
+template <typename V>
+CB_INLINE void TransposeBlock(V* a) {
+  constexpr int W = sizeof(V) / sizeof(float);
+  using VI = decltype(V{} < V{});
+#pragma GCC unroll 4
+  for (int b = W / 2; b >= 1; b /= 2) {
+    VI lo, hi;
+    for (int pos = 0; pos < W; ++pos) {
+      lo[pos] = (pos & b) == 0 ? pos : W + pos - b;
+      hi[pos] = (pos & b) == 0 ? pos + b : W + pos;
+    }
+#pragma GCC unroll 16
+    for (int i = 0; i < W; ++i) {
+      if ((i & b) != 0) continue;
+      const V x = a[i], y = a[i + b];
+      a[i] = __builtin_shuffle(x, y, lo);
+      a[i + b] = __builtin_shuffle(x, y, hi);
+    }
+  }
+}
+
+// dst[d·tp + r] = src[r·rs + d]·scale (× scale only where Scaled) for r < rows, d < hs; zeros
+// for r in [rows, tp) (tp a multiple of W).
+template <typename V, bool Scaled>
+CB_INLINE void TransposeRows(const float* src, int64_t rs, int64_t rows, int64_t hs, float scale,
+                             float* dst, int64_t tp) {
+  constexpr int64_t W = sizeof(V) / sizeof(float);
+  for (int64_t r0 = 0; r0 < tp; r0 += W) {
+    for (int64_t d0 = 0; d0 < hs; d0 += W) {
+      const int64_t nd = std::min(W, hs - d0);
+      V a[W];
+#pragma GCC unroll 16
+      for (int64_t r = 0; r < W; ++r) {
+        const float* row = src + (r0 + r) * rs + d0;
+        a[r] = r0 + r >= rows ? Splat<V>(0.0f) : nd == W ? Load<V>(row) : LoadTail<V>(row, nd, 0.0f);
+        if (Scaled) a[r] = a[r] * Splat<V>(scale);
+      }
+      TransposeBlock(a);
+      for (int64_t d = 0; d < nd; ++d) Store(dst + (d0 + d) * tp + r0, a[d]);
+    }
+  }
+}
+
+// out[r·os + d] = tile[d·W + r] for r < rows (≤ W), d < hs.
+template <typename V>
+CB_INLINE void StoreTransposed(const float* tile, int64_t hs, int64_t rows, float* out,
+                               int64_t os) {
+  constexpr int64_t W = sizeof(V) / sizeof(float);
+  for (int64_t d0 = 0; d0 < hs; d0 += W) {
+    const int64_t nd = std::min(W, hs - d0);
+    V a[W];
+#pragma GCC unroll 16
+    for (int64_t d = 0; d < W; ++d) a[d] = d < nd ? Load<V>(tile + (d0 + d) * W) : Splat<V>(0.0f);
+    TransposeBlock(a);
+    for (int64_t r = 0; r < rows; ++r) {
+      if (nd == W) Store(out + r * os + d0, a[r]);
+      else StoreTail(out + r * os + d0, nd, a[r]);
+    }
+  }
+}
+
+// out[d·W + r] = Σ_{j ≤ i0 + r, j < nk} pt[j·pld + r] · rows[j·rs + d], times scale where
+// Scaled, for d in [0, hs): two chains by key parity, as CombineRows. Lanes whose row ends
+// before key j skip it.
+template <typename V, int DC, bool Scaled>
+CB_INLINE void BlockCombineDims(const float* pt, int64_t pld, const float* rows, int64_t rs,
+                                int64_t d0, int64_t i0, int64_t nk, float scale, float* out) {
+  constexpr int64_t W = sizeof(V) / sizeof(float);
+  const auto lane = LaneIndex<V>();
+  V even[DC], odd[DC];
+#pragma GCC unroll 8
+  for (int c = 0; c < DC; ++c) even[c] = odd[c] = Splat<V>(0.0f);
+  const int64_t full = std::min(nk, i0 + 1);  // keys every lane's row reaches
+  int64_t j = 0;
+  for (; j + 1 < full; j += 2) {
+    const V pe = Load<V>(pt + j * W);
+    const V po = Load<V>(pt + (j + 1) * pld);
+    const float* re = rows + j * rs + d0;
+    const float* ro = re + rs;
+#pragma GCC unroll 8
+    for (int c = 0; c < DC; ++c) {
+      even[c] = even[c] + Splat<V>(re[c]) * pe;
+      odd[c] = odd[c] + Splat<V>(ro[c]) * po;
+    }
+  }
+  for (; j < nk; ++j) {
+    const V pj = Load<V>(pt + j * W);
+    const float* rj = rows + j * rs + d0;
+    const auto keep = lane >= static_cast<int>(j - i0);
+    if (j % 2 == 0) {
+#pragma GCC unroll 8
+      for (int c = 0; c < DC; ++c) even[c] = keep ? even[c] + Splat<V>(rj[c]) * pj : even[c];
+    } else {
+#pragma GCC unroll 8
+      for (int c = 0; c < DC; ++c) odd[c] = keep ? odd[c] + Splat<V>(rj[c]) * pj : odd[c];
+    }
+  }
+#pragma GCC unroll 8
+  for (int c = 0; c < DC; ++c) {
+    const V sum = even[c] + odd[c];
+    Store(out + (d0 + c) * W, Scaled ? sum * Splat<V>(scale) : sum);
+  }
+}
+
+template <typename V, bool Scaled>
+CB_INLINE void BlockCombine(const float* pt, int64_t pld, const float* rows, int64_t rs,
+                            int64_t hs, int64_t i0, int64_t nk, float scale, float* out) {
+  int64_t d0 = 0;
+  for (; d0 + 4 <= hs; d0 += 4) {
+    BlockCombineDims<V, 4, Scaled>(pt, pld, rows, rs, d0, i0, nk, scale, out);
+  }
+  for (; d0 < hs; ++d0) BlockCombineDims<V, 1, Scaled>(pt, pld, rows, rs, d0, i0, nk, scale, out);
+}
+
+// out[d·W + l] = Σ_{i = j0 + l .. T − 1} wt[i·ld + j0 + l] · rows[i·rs + d] (× scale where
+// Scaled): dK's or dV's rows of keys j0 .. j0 + W − 1, one key per lane, from weights kept rows ×
+// keys. Combine sums a key's rows in two chains, from its first row by parity; here A takes the
+// rows at even distance from j0 and B the others, so for an even lane A is that chain and B the
+// other, for an odd lane the reverse, and A + B = B + A is Combine's sum. Lanes skip rows before
+// their key.
+template <typename V, int DC, bool Scaled>
+CB_INLINE void KeyBlockCombineDims(const float* wt, int64_t ld, const float* rows, int64_t rs,
+                                   int64_t d0, int64_t j0, int64_t T, float scale, float* out) {
+  constexpr int64_t W = sizeof(V) / sizeof(float);
+  const auto lane = LaneIndex<V>();
+  V a[DC], b[DC];
+#pragma GCC unroll 8
+  for (int c = 0; c < DC; ++c) a[c] = b[c] = Splat<V>(0.0f);
+  int64_t i = j0;
+  for (; i < T && i < j0 + W - 1; ++i) {  // rows that only some lanes' keys reach
+    const V wi = Load<V>(wt + i * ld + j0);
+    const float* ri = rows + i * rs + d0;
+    const auto keep = lane <= static_cast<int>(i - j0);
+    if ((i - j0) % 2 == 0) {
+#pragma GCC unroll 8
+      for (int c = 0; c < DC; ++c) a[c] = keep ? a[c] + Splat<V>(ri[c]) * wi : a[c];
+    } else {
+#pragma GCC unroll 8
+      for (int c = 0; c < DC; ++c) b[c] = keep ? b[c] + Splat<V>(ri[c]) * wi : b[c];
+    }
+  }
+  if ((i - j0) % 2 == 1 && i < T) {  // pairs below start with an A row
+    const V wi = Load<V>(wt + i * ld + j0);
+    const float* ri = rows + i * rs + d0;
+#pragma GCC unroll 8
+    for (int c = 0; c < DC; ++c) b[c] = b[c] + Splat<V>(ri[c]) * wi;
+    ++i;
+  }
+  for (; i + 1 < T; i += 2) {
+    const V we = Load<V>(wt + i * ld + j0);
+    const V wo = Load<V>(wt + (i + 1) * ld + j0);
+    const float* re = rows + i * rs + d0;
+    const float* ro = re + rs;
+#pragma GCC unroll 8
+    for (int c = 0; c < DC; ++c) {
+      a[c] = a[c] + Splat<V>(re[c]) * we;
+      b[c] = b[c] + Splat<V>(ro[c]) * wo;
+    }
+  }
+  if (i < T) {
+    const V wi = Load<V>(wt + i * ld + j0);
+    const float* ri = rows + i * rs + d0;
+#pragma GCC unroll 8
+    for (int c = 0; c < DC; ++c) a[c] = a[c] + Splat<V>(ri[c]) * wi;
+  }
+#pragma GCC unroll 8
+  for (int c = 0; c < DC; ++c) {
+    const V sum = a[c] + b[c];
+    Store(out + (d0 + c) * W, Scaled ? sum * Splat<V>(scale) : sum);
+  }
+}
+
+template <typename V, bool Scaled>
+CB_INLINE void KeyBlockCombine(const float* wt, int64_t ld, const float* rows, int64_t rs,
+                               int64_t hs, int64_t j0, int64_t T, float scale, float* out) {
+  int64_t d0 = 0;
+  for (; d0 + 8 <= hs; d0 += 8) {
+    KeyBlockCombineDims<V, 8, Scaled>(wt, ld, rows, rs, d0, j0, T, scale, out);
+  }
+  for (; d0 + 4 <= hs; d0 += 4) {
+    KeyBlockCombineDims<V, 4, Scaled>(wt, ld, rows, rs, d0, j0, T, scale, out);
+  }
+  for (; d0 < hs; ++d0) {
+    KeyBlockCombineDims<V, 1, Scaled>(wt, ld, rows, rs, d0, j0, T, scale, out);
+  }
+}
+
+// A block's tile [nk, W] (keys × rows i0..) into rows × keys: m[(i0 + r)·ld + j] for r < rows.
+template <typename V>
+CB_INLINE void TileToRows(const float* tile, int64_t nk, int64_t i0, int64_t rows, float* m,
+                          int64_t ld) {
+  constexpr int64_t W = sizeof(V) / sizeof(float);
+  for (int64_t j0 = 0; j0 < nk; j0 += W) {
+    V a[W];
+#pragma GCC unroll 16
+    for (int64_t c = 0; c < W; ++c) a[c] = j0 + c < nk ? Load<V>(tile + (j0 + c) * W) : Splat<V>(0.0f);
+    TransposeBlock(a);
+    for (int64_t r = 0; r < rows; ++r) Store(m + (i0 + r) * ld + j0, a[r]);
+  }
+}
+
+// s lane r = Σ_d a[d·lda + r] · rows[j·rs + d] over even and odd d, as DotGroups.
+template <typename V>
+CB_INLINE V BlockDot(const float* a, int64_t lda, const float* row, int64_t hs) {
+  V even = Splat<V>(0.0f), odd = Splat<V>(0.0f);
+  int64_t d = 0;
+  for (; d + 1 < hs; d += 2) {
+    even = even + Splat<V>(row[d]) * Load<V>(a + d * lda);
+    odd = odd + Splat<V>(row[d + 1]) * Load<V>(a + (d + 1) * lda);
+  }
+  if (d < hs) even = even + Splat<V>(row[d]) * Load<V>(a + d * lda);
+  return even + odd;
+}
+
+// As BlockDot with kHs dims whose a-vectors are in registers (qv[d] = a[d·lda ..]).
+template <typename V, int kHs>
+CB_INLINE V BlockDotRegs(const V* qv, const float* row) {
+  V even = Splat<V>(0.0f), odd = Splat<V>(0.0f);
+#pragma GCC unroll 32
+  for (int d = 0; d + 1 < kHs; d += 2) {
+    even = even + Splat<V>(row[d]) * qv[d];
+    odd = odd + Splat<V>(row[d + 1]) * qv[d + 1];
+  }
+  if (kHs % 2 == 1) even = even + Splat<V>(row[kHs - 1]) * qv[kHs - 1];
+  return even + odd;
+}
+
+// kHs: the head size where known at compile time (its Q·Scale and dY vectors then stay in
+// registers over a block's keys), else 0.
+template <typename V, typename VC, int kHs>
+CB_INLINE void CausalHead(const AttentionJob& job, int64_t task, const AttentionScratch& w) {
+  constexpr int64_t W = sizeof(V) / sizeof(float);
+  typedef typename Doubles<V>::Type DV;
+  const int64_t T = job.T, hs = kHs > 0 ? kHs : job.hs, ld = job.ld, h = task % job.H;
+  const int64_t b = task / job.H;
+  const int64_t C = job.H * hs, rs = 3 * C, tp = job.tp;
+  const float* q = job.qkv + b * T * rs + h * hs;
+  const float* k = q + C;
+  const float* v = q + 2 * C;
+  const float* bt = job.bias_t + h * T * tp;  // Bias[h]ᵀ [T, tp]
+  const bool grad = job.dy != nullptr;
+  const float* dy = grad ? job.dy + b * T * C + h * hs : nullptr;
+  float* out = job.y + (grad ? b * T * rs : b * T * C) + h * hs;
+  const int64_t os = grad ? rs : C;
+  // Rows past T are zeros: finite, and never stored.
+  TransposeRows<V, true>(q, rs, T, hs, job.scale, w.qst, tp);
+  if (grad) TransposeRows<V, false>(dy, C, T, hs, 1.0f, w.dyt, tp);
+  const auto lane = LaneIndex<V>();
+  const float inf = HUGE_VALF;
+  for (int64_t i0 = 0; i0 < T; i0 += W) {
+    const int64_t nk = std::min(i0 + W, T);  // keys of the block's rows
+    float* pt = w.ptile;  // [nk, W]: the block's P, keys × rows
+    V m = Splat<V>(-inf);
+    V qv[kHs > 0 ? kHs : 1];
+#pragma GCC unroll 32
+    for (int d = 0; d < kHs; ++d) qv[d] = Load<V>(w.qst + d * tp + i0);
+    for (int64_t j = 0; j < nk; ++j) {
+      const V s = kHs > 0 ? BlockDotRegs<V, kHs>(qv, k + j * rs)
+                         : BlockDot<V>(w.qst + i0, tp, k + j * rs, hs);
+      V z = s + Load<V>(bt + j * tp + i0);
+      if (j > i0) z = lane >= static_cast<int>(j - i0) ? z : Splat<V>(-inf);
+      Store(pt + j * W, z);
+      m = z > m ? z : m;
+    }
+    DV acc[4] = {};
+    for (int64_t j = 0; j < nk; ++j) {
+      const V e = Exp(Load<V>(pt + j * W) - m);
+      Store(pt + j * W, e);
+      acc[j % 4] += __builtin_convertvector(e, DV);
+    }
+    const V inv = InverseSum<V>(acc);
+    for (int64_t j = 0; j < nk; ++j) Store(pt + j * W, Load<V>(pt + j * W) * inv);
+    const int64_t rows = std::min(W, T - i0);
+    if (!grad) {
+      BlockCombine<V, false>(pt, W, v, rs, hs, i0, nk, 1.0f, w.tile);
+      StoreTransposed<V>(w.tile, hs, rows, out + i0 * os, os);
+      continue;
+    }
+    // dp_j = dy_i · v_j, c = Σ_j p_j·dp_j, ds_j = p_j·(dp_j − c), into a tile as P's
+    float* st = w.stile;
+    DV acc2[4] = {};
+#pragma GCC unroll 32
+    for (int d = 0; d < kHs; ++d) qv[d] = Load<V>(w.dyt + d * tp + i0);  // now dY's
+    for (int64_t j = 0; j < nk; ++j) {
+      const V dp = kHs > 0 ? BlockDotRegs<V, kHs>(qv, v + j * rs)
+                          : BlockDot<V>(w.dyt + i0, tp, v + j * rs, hs);
+      Store(st + j * W, dp);
+      V pd = Load<V>(pt + j * W) * dp;
+      if (j > i0) pd = lane >= static_cast<int>(j - i0) ? pd : Splat<V>(0.0f);
+      acc2[j % 4] += __builtin_convertvector(pd, DV);
+    }
+    const V c = SumToFloat<V>(acc2);
+    for (int64_t j = 0; j < nk; ++j) {
+      Store(st + j * W, Load<V>(pt + j * W) * (Load<V>(st + j * W) - c));
+    }
+    BlockCombine<V, true>(st, W, k, rs, hs, i0, nk, job.scale, w.tile);  // dQ's rows
+    StoreTransposed<V>(w.tile, hs, rows, out + i0 * os, os);
+    TileToRows<V>(pt, nk, i0, rows, w.p, ld);  // P and dS rows × keys, for dK and dV
+    TileToRows<V>(st, nk, i0, rows, w.ds, ld);
+  }
+  if (!grad) return;
+  for (int64_t j0 = 0; j0 < T; j0 += W) {  // dK's and dV's rows, W keys at a time
+    const int64_t keys = std::min(W, T - j0);
+    KeyBlockCombine<V, true>(w.ds, ld, q, rs, hs, j0, T, job.scale, w.tile);
+    StoreTransposed<V>(w.tile, hs, keys, out + j0 * os + C, os);
+    KeyBlockCombine<V, false>(w.p, ld, dy, C, hs, j0, T, 1.0f, w.tile);
+    StoreTransposed<V>(w.tile, hs, keys, out + j0 * os + 2 * C, os);
+  }
+}
+
+// V: the vectors along the keys (scores, weights); VC: along a head's dims (the sums over keys
+// or rows). Every element is computed the same way at any width.
+template <typename V, typename VC>
+CB_INLINE void AttentionHead(const AttentionJob& job, int64_t task, const AttentionScratch& w) {
+  if constexpr (sizeof(V) >= sizeof(V8)) {
+    if (job.causal[task % job.H]) {
+      if (job.hs == 16) return CausalHead<V, VC, 16>(job, task, w);
+      return CausalHead<V, VC, 0>(job, task, w);
+    }
+  }
+  const int64_t T = job.T, hs = job.hs, ld = job.ld, h = task % job.H, b = task / job.H;
+  const int64_t C = job.H * hs, rs = 3 * C;  // row stride of QKV
+  const float* q = job.qkv + b * T * rs + h * hs;
+  const float* k = q + C;
+  const float* v = q + 2 * C;
+  const float* bias = job.bias + h * T * T;
+  const int32_t* lo = job.lo + h * T;
+  const int32_t* hi = job.hi + h * T;
+  const bool grad = job.dy != nullptr;
+  TransposeRows<V, false>(k, rs, T, hs, 1.0f, w.kt, ld);  // zeros past T
+  if (grad) TransposeRows<V, false>(v, rs, T, hs, 1.0f, w.vt, ld);
+  // Forward: Y's rows; gradient: dQ's rows in dQKV, and dY's.
+  float* out = job.y + (grad ? b * T * rs : b * T * C) + h * hs;
+  const int64_t os = grad ? rs : C;
+  const float* dy = grad ? job.dy + b * T * C + h * hs : nullptr;
+  constexpr int64_t W = sizeof(V) / sizeof(float);
+  bool transposed = false;  // Q·Scale and dY, for banded rows
+  for (int64_t i = 0; i < T; ++i) {
+    const int64_t l = lo[i], u = hi[i];
+    if (W >= 8 && i + W <= T && IsBand(lo, hi, i, W)) {
+      if (!transposed) {
+        if constexpr (W >= 8) {
+          TransposeRows<V, true>(q, rs, T, hs, job.scale, w.qst, job.tp);
+          if (grad) TransposeRows<V, false>(dy, C, T, hs, 1.0f, w.dyt, job.tp);
+        }
+        transposed = true;
+      }
+      if constexpr (W >= 8) BandRowsOfWidth<V, VC>(job, w, k, v, bias, i, l, u - l + 1, out, os);
+      i += W - 1;
+      continue;
+    }
+    const float* p = RowWeightsAnyWidth<V>(job, w, q, bias, dy, i, l, u);
+    float* o = out + i * os;
+    if (!grad) {
+      Combine<VC, false>(p, 1, v, rs, hs, l, u, 1.0f, o);
+      continue;
+    }
+    Combine<VC, true>(w.ds + i * ld, 1, k, rs, hs, l, u, job.scale, o);  // dQ's row
+  }
+  if (!grad) return;
+  const int32_t* ilo = job.ilo + h * T;
+  const int32_t* ihi = job.ihi + h * T;
+  for (int64_t j = 0; j < T; ++j) {
+    Combine<VC, true>(w.ds + j, ld, q, rs, hs, ilo[j], ihi[j], job.scale, out + j * os + C);
+    Combine<VC, false>(w.p + j, ld, dy, C, hs, ilo[j], ihi[j], 1.0f, out + j * os + 2 * C);
+  }
+}
+
+void AttentionHeadSse2(const AttentionJob& job, int64_t task, const AttentionScratch& w) {
+  AttentionHead<V4, V4>(job, task, w);
+}
+
+__attribute__((target("avx2"))) void AttentionHeadAvx2(const AttentionJob& job, int64_t task,
+                                                        const AttentionScratch& w) {
+  AttentionHead<V8, V8>(job, task, w);
+}
+
+// 16 keys per vector; a head's dims in vectors of 16 where they fill them, else of 8.
+__attribute__((target("avx512f"))) void AttentionHeadAvx512(const AttentionJob& job, int64_t task,
+                                                            const AttentionScratch& w) {
+  if (job.hs % 16 == 0) {
+    AttentionHead<V16, V16>(job, task, w);
+  } else {
+    AttentionHead<V16, V8>(job, task, w);
+  }
+}
+
+// Per-thread scratch, kept between calls (ORT's pool threads live as long as the session).
+struct ScratchBuffer {
+  float* data = nullptr;
+  size_t size = 0;
+  ~ScratchBuffer() { std::free(data); }
+  float* Get(size_t count) {
+    if (count > size) {
+      std::free(data);
+      // 64-byte aligned, so that rows of a multiple of 16 floats start on a cache line
+      data = static_cast<float*>(std::aligned_alloc(64, (count * sizeof(float) + 63) / 64 * 64));
+      if (data == nullptr) std::abort();
+      size = count;
+    }
+    return data;
+  }
+};
+
+void RunAttentionTask(void* data, size_t task) {
+  const AttentionJob& job = *static_cast<const AttentionJob*>(data);
+  const int64_t T = job.T, hs = job.hs, ld = job.ld;
+  const int64_t rows = job.dy != nullptr ? T : 1;  // P's rows (the forward keeps one)
+  thread_local ScratchBuffer scratch;
+  float* buf = scratch.Get(
+      static_cast<size_t>(2 * hs * ld + (hs + 15) / 16 * 16 + 2 * rows * ld + 2 * hs * job.tp + 16 * hs +
+                          2 * 16 * job.tp));
+  AttentionScratch w{};
+  w.kt = buf;
+  w.vt = buf + hs * ld;
+  w.qs = w.vt + hs * ld;
+  w.p = w.qs + (hs + 15) / 16 * 16;
+  w.ds = w.p + rows * ld;
+  w.qst = w.ds + rows * ld;
+  w.dyt = w.qst + hs * job.tp;
+  w.tile = w.dyt + hs * job.tp;
+  w.ptile = w.tile + 16 * hs;
+  w.stile = w.ptile + 16 * job.tp;
+  // RowDots reads Kᵀ's and Vᵀ's padding, which must be finite; P and dS are written before
+  // they are read.
+  for (int64_t d = 0; d < 2 * hs; ++d) {
+    for (int64_t j = T; j < ld; ++j) w.kt[d * ld + j] = 0.0f;
+  }
+  if (job.simd == kAvx512) {
+    AttentionHeadAvx512(job, static_cast<int64_t>(task), w);
+  } else if (job.simd == kAvx2) {
+    AttentionHeadAvx2(job, static_cast<int64_t>(task), w);
+  } else {
+    AttentionHeadSse2(job, static_cast<int64_t>(task), w);
+  }
+}
+
+// The key range of every query row of every head, and the query rows of every key. Ranges
+// that do not grow with the row (both ends non-decreasing) would not make each key's rows one
+// run: then every row computes every key (masked weights are exactly 0). `ranges` holds 4·H·T.
+void AttentionRanges(const float* bias, int64_t H, int64_t T, int32_t* ranges) {
+  const int64_t rows = H * T;
+  int32_t* lo = ranges;
+  int32_t* hi = ranges + rows;
+  int32_t* ilo = ranges + 2 * rows;
+  int32_t* ihi = ranges + 3 * rows;
+  bool monotone = true;
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* b = bias + r * T;
+    int64_t first = 0, last = T - 1;
+    while (first < T && !(b[first] >= kMaskedBias)) ++first;
+    while (last >= 0 && !(b[last] >= kMaskedBias)) --last;
+    if (first > last) first = 0, last = T - 1;  // every key masked: compute the row in full
+    lo[r] = static_cast<int32_t>(first);
+    hi[r] = static_cast<int32_t>(last);
+    if (r % T != 0 && (lo[r] < lo[r - 1] || hi[r] < hi[r - 1])) monotone = false;
+  }
+  if (!monotone) {
+    for (int64_t r = 0; r < rows; ++r) lo[r] = 0, hi[r] = static_cast<int32_t>(T - 1);
+  }
+  for (int64_t h = 0; h < H; ++h) {
+    for (int64_t j = 0; j < T; ++j) {
+      int32_t i0 = static_cast<int32_t>(T), i1 = -1;
+      for (int64_t i = 0; i < T; ++i) {
+        if (lo[h * T + i] <= j && j <= hi[h * T + i]) {
+          if (i0 > i) i0 = static_cast<int32_t>(i);
+          i1 = static_cast<int32_t>(i);
+        }
+      }
+      ilo[h * T + j] = i0;
+      ihi[h * T + j] = i1;
+    }
+  }
+}
+
+// Sets job's causal flags, tp and Bias ᵀ for CausalHead (after the ranges), in storage that
+// must outlive the job.
+void CausalHeads(AttentionJob* job, std::vector<uint8_t>* causal, std::vector<float>* bias_t) {
+  const int64_t H = job->H, T = job->T;
+  job->tp = (T + 15) / 16 * 16;
+  causal->assign(static_cast<size_t>(H), 0);
+  for (int64_t h = 0; job->simd != kSse2 && h < H; ++h) {
+    bool is = true;
+    for (int64_t i = 0; is && i < T; ++i) is = job->lo[h * T + i] == 0 && job->hi[h * T + i] == i;
+    if (!is) continue;
+    (*causal)[h] = 1;
+    bias_t->resize(static_cast<size_t>(H * T * job->tp), 0.0f);
+    float* t = bias_t->data() + h * T * job->tp;
+    const float* src = job->bias + h * T * T;
+    for (int64_t i = 0; i < T; ++i) {
+      for (int64_t j = 0; j < T; ++j) t[j * job->tp + i] = src[i * T + j];
+    }
+  }
+  job->causal = causal->data();
+  job->bias_t = bias_t->data();
+}
+
+OrtStatus* ComputeAttention(OrtKernelContext* ctx, bool grad, Simd simd) {
+  const char* name = grad ? "BiasAttentionGrad" : "BiasAttention";
+  const size_t first = grad ? 1 : 0;  // BiasAttentionGrad's inputs start with dY
+  Shape xs, bs, ss, dys;
+  AttentionJob job;
+  const float* scale = nullptr;
+  CB_RETURN_IF_ERROR(GetInputData(ctx, first + 0, "QKV", &xs, &job.qkv));
+  CB_RETURN_IF_ERROR(GetInputData(ctx, first + 1, "Bias", &bs, &job.bias));
+  CB_RETURN_IF_ERROR(GetInputData(ctx, first + 2, "Scale", &ss, &scale));
+  if (grad) CB_RETURN_IF_ERROR(GetInputData(ctx, 0, "dY", &dys, &job.dy));
+  if (bs.rank != 3 || bs.dims[1] != bs.dims[2] || bs.dims[0] < 1) {
+    return Error(std::string("Cannot run ") + name + " as Bias must be [H, T, T]: current shape is " +
+                 ShapeString(bs));
+  }
+  job.H = bs.dims[0];
+  job.T = bs.dims[1];
+  if (xs.rank != 3 || xs.dims[1] != job.T || xs.dims[2] % (3 * job.H) != 0) {
+    return Error(std::string("Cannot run ") + name + " as QKV must be [B, " +
+                 std::to_string(job.T) + ", 3·" + std::to_string(job.H) +
+                 "·hs] for Bias " + ShapeString(bs) + ": current shape is " + ShapeString(xs));
+  }
+  job.B = xs.dims[0];
+  job.hs = xs.dims[2] / (3 * job.H);
+  const int64_t C = job.H * job.hs;
+  if (grad && (dys.rank != 3 || dys.dims[0] != job.B || dys.dims[1] != job.T || dys.dims[2] != C)) {
+    return Error(std::string("Cannot run ") + name + " as dY must be [" + std::to_string(job.B) +
+                 ", " + std::to_string(job.T) + ", " + std::to_string(C) +
+                 "]: current shape is " + ShapeString(dys));
+  }
+  int64_t scale_count = 1;
+  for (size_t i = 0; i < ss.rank; ++i) scale_count *= ss.dims[i];
+  if (scale_count != 1) {
+    return Error(std::string("Cannot run ") + name + " as Scale must hold one value: shape is " +
+                 ShapeString(ss));
+  }
+  job.scale = *scale;
+  job.simd = simd;
+  job.ld = (job.T + 15) / 16 * 16 + 16;  // whole 64-byte lines per row
+  Shape ys = xs;
+  if (!grad) ys.dims[2] = C;
+  OrtStatus* st = MakeOutputAt(ctx, 0, ys, &job.y);
+  const int64_t tasks = job.B * job.H;
+  if (st != nullptr || tasks == 0 || job.T == 0 || job.hs == 0) {
+    if (st == nullptr && grad) {  // nothing to compute, but dQKV must still be defined
+      int64_t n = 1;
+      for (size_t i = 0; i < ys.rank; ++i) n *= ys.dims[i];
+      for (int64_t e = 0; e < n; ++e) job.y[e] = 0.0f;
+    }
+    return st;
+  }
+  const size_t rows = static_cast<size_t>(job.H * job.T);
+  int32_t* ranges = static_cast<int32_t*>(std::malloc(sizeof(int32_t) * 4 * rows));
+  if (ranges == nullptr) return Error(std::string("Cannot run ") + name + ": out of memory");
+  AttentionRanges(job.bias, job.H, job.T, ranges);
+  job.lo = ranges;
+  job.hi = ranges + rows;
+  job.ilo = ranges + 2 * rows;
+  job.ihi = ranges + 3 * rows;
+  std::vector<uint8_t> causal;
+  std::vector<float> bias_t;
+  CausalHeads(&job, &causal, &bias_t);
+  if (tasks == 1 || g_api.KernelContext_ParallelFor == nullptr) {
+    for (int64_t t = 0; t < tasks; ++t) RunAttentionTask(&job, static_cast<size_t>(t));
+  } else {
+    st = g_api.KernelContext_ParallelFor(ctx, RunAttentionTask, static_cast<size_t>(tasks), 0,
+                                         &job);
+  }
+  std::free(ranges);
+  return st;
+}
+
+OrtStatus* ComputeBiasAttention(OrtKernelContext* ctx, Simd simd) {
+  return ComputeAttention(ctx, false, simd);
+}
+
+OrtStatus* ComputeBiasAttentionGrad(OrtKernelContext* ctx, Simd simd) {
+  return ComputeAttention(ctx, true, simd);
+}
+
+}  // namespace
+
+CB_REGISTER_OP("BiasAttention", 3, 1, 0, ComputeBiasAttention);
+CB_REGISTER_OP("BiasAttentionGrad", 4, 1, 0, ComputeBiasAttentionGrad);
+
+}  // namespace cb

@@ -1,0 +1,53 @@
+import { assert, assertEquals, assertThrows } from "@std/assert";
+import { armBudget, ARMS, COPY_TRAINING, copyArm, rowCopied } from "./copy_arms.ts";
+
+Deno.test("the transformer arms are parameter-matched within 15% (CLAIMS.md §1.4)", () => {
+  const primary = ARMS[0].paramCount;
+  for (const a of ARMS) {
+    assert(Math.abs(a.paramCount / primary - 1) <= 0.15, `${a.id}: ${a.paramCount} vs ${primary}`);
+  }
+  // The positional variants of the primary model differ only in position handling.
+  assertEquals(ARMS.filter((a) => a.paramCount === primary).map((a) => a.id), [
+    "hard-alibi",
+    "alibi",
+    "rope",
+  ]);
+});
+
+Deno.test("an arm trains with its own budget where the profile names one, else the default", () => {
+  const c = {
+    ...COPY_TRAINING.full,
+    steps: 100,
+    lr: 0.1,
+    armBudgets: { rope: { steps: 7, lr: 0.5 } },
+  };
+  assertEquals(armBudget(c, "rope"), { steps: 7, lr: 0.5 });
+  assertEquals(armBudget(c, "alibi"), { steps: 100, lr: 0.1 });
+  for (const p of Object.values(COPY_TRAINING)) {
+    for (const id of Object.keys(p.armBudgets)) assert(ARMS.some((a) => a.id === id), id);
+  }
+});
+
+Deno.test("every profile trains known arms, Hard-ALiBi first", () => {
+  for (const c of Object.values(COPY_TRAINING)) {
+    assertEquals(c.arms[0], "hard-alibi");
+    for (const id of c.arms) assertEquals(copyArm(id).id, id);
+    // A packed training example of the longest string must fit the context.
+    assert(2 * c.trainMaxLen + 3 <= c.context + 1);
+  }
+  assertThrows(() => copyArm("lstm"), RangeError, "hard-alibi, nope, alibi, rope");
+});
+
+Deno.test("a row counts as copied when every masked position is predicted right", () => {
+  const rows = {
+    input: new Int32Array(6),
+    target: Int32Array.of(1, 2, 3, 1, 2, 3),
+    lossMask: Float32Array.of(0, 1, 1, 0, 1, 1),
+  };
+  const pred = BigInt64Array.of(9n, 2n, 3n, 9n, 2n, 4n);
+  assertEquals(rowCopied(pred, rows, 0, 3), true);
+  assertEquals(rowCopied(pred, rows, 1, 3), false);
+  // Predictions of a chunk: row 1 of the rows is row 0 of the chunk.
+  assertEquals(rowCopied(pred.subarray(3), rows, 1, 3, 0), false);
+  assertEquals(rowCopied(pred, rows, 1, 3, 0), true);
+});
