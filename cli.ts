@@ -14,7 +14,13 @@ import { join } from "node:path";
 import { writeFileAtomic } from "./io/atomic.ts";
 import { writeReport } from "./reports/report.ts";
 import { formatNumber } from "./reports/report.ts";
-import { RESULTS_SCHEMA, type RunResults, type RunTimings, summarise } from "./reports/schema.ts";
+import {
+  RESULTS_SCHEMA,
+  type RunResults,
+  type RunTimings,
+  summarise,
+  summaryLine,
+} from "./reports/schema.ts";
 import { defaultThreads, ortVersion } from "./onnx/runtime.ts";
 import { ENGINE_KINDS, type EngineInfo, type EngineKind, openEngine } from "./runner/engine.ts";
 import { Progress } from "./runner/progress.ts";
@@ -210,24 +216,29 @@ export async function reproduce(o: ReproduceOptions): Promise<number> {
   }
   await writeReport(o.out, all, timings);
   console.log(verdictTable(all));
-  const checks = all.flatMap((r) => r.checks);
-  const matched = checks.filter((c) => c.matches).length;
-  console.log(
-    `\n${matched} of ${checks.length} checks match their expected verdicts; report: ${
-      join(o.out, "REPORT.md")
-    }`,
-  );
-  return matched === checks.length ? 0 : 1;
+  const summary = summarise(all.flatMap((r) => r.checks));
+  console.log(`\n${summaryLine(summary)}; report: ${join(o.out, "REPORT.md")}`);
+  return summary.allMatch ? 0 : 1;
 }
 
 /** A plain-text table of every check's verdict. */
 export function verdictTable(all: readonly RunResults[]): string {
-  const rows = [["suite", "check", "measured", "threshold", "expected", "actual", "match"]];
+  const rows = [[
+    "suite",
+    "check",
+    "evidence",
+    "measured",
+    "threshold",
+    "expected",
+    "actual",
+    "match",
+  ]];
   for (const r of all) {
     for (const c of r.checks) {
       rows.push([
         r.suite,
         c.id,
+        c.evidence,
         formatNumber(c.measured),
         c.threshold === null ? "—" : `${c.direction} ${formatNumber(c.threshold)}`,
         c.expected,

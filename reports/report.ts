@@ -7,7 +7,13 @@ import { join } from "node:path";
 import { writeFileAtomic } from "../io/atomic.ts";
 import { figureSpec, renderPng, renderSvg } from "./figures.ts";
 import { npmPackageFile } from "./npm_files.ts";
-import { type CheckResult, type RunResults, type RunTimings, summarise } from "./schema.ts";
+import {
+  type CheckResult,
+  EVIDENCE,
+  type RunResults,
+  type RunTimings,
+  summarise,
+} from "./schema.ts";
 
 const DIRECTION_SYMBOL: Record<CheckResult["direction"], string> = {
   ">=": "≥",
@@ -64,6 +70,7 @@ const VERDICT_HEADER = [
   "Suite",
   "Check",
   "Title",
+  "Evidence",
   "Measured",
   "Threshold",
   "Expected",
@@ -77,6 +84,7 @@ function verdictRows(results: RunResults[]): string[][] {
       r.suite,
       c.id,
       c.title,
+      c.evidence,
       formatNumber(c.measured),
       formatThreshold(c),
       c.expected,
@@ -88,6 +96,7 @@ function verdictRows(results: RunResults[]): string[][] {
 
 const CHECK_HEADER = [
   "Check",
+  "Evidence",
   "Metric",
   "Measured",
   "Threshold",
@@ -101,6 +110,7 @@ const CHECK_HEADER = [
 function checkRows(r: RunResults): string[][] {
   return r.checks.map((c) => [
     `${c.id}: ${c.title}`,
+    c.evidence,
     c.metric,
     formatNumber(c.measured),
     formatThreshold(c),
@@ -121,7 +131,11 @@ function overallLine(results: RunResults[]): string {
   const verdict = s.allMatch
     ? "every check matches its expected verdict"
     : `${s.total - s.matched} do not match their expected verdict`;
-  return `${count(results.length, "suite")}, ${count(s.total, "check")}: ${verdict}.`;
+  const classes = EVIDENCE.filter((e) => s.byEvidence[e].total > 0).map((e) =>
+    `${count(s.byEvidence[e].total, `${e} check`)}: ${s.byEvidence[e].matched} as expected`
+  );
+  return `${count(results.length, "suite")}, ${count(s.total, "check")}: ${verdict}` +
+    (classes.length ? ` (${classes.join("; ")}).` : ".");
 }
 
 function suiteLine(r: RunResults): string {

@@ -22,6 +22,7 @@ function fakeResults(): RunResults {
       threshold: 0.9,
       direction: ">=",
       expected: "pass",
+      evidence: "trained",
       actual: "pass",
       matches: true,
       detail: "Mean over seeds; a | pipe and </script> stay inert.",
@@ -62,8 +63,9 @@ Deno.test("writeReport() writes figures, REPORT.md and a self-contained index.ht
     const md = await Deno.readTextFile(`${dir}/REPORT.md`);
     assertStringIncludes(
       md,
-      "| copy-task | S1 | accuracy at length 512 | 0.9123 | ≥ 0.9 | pass | pass | ✓ |",
+      "| copy-task | S1 | accuracy at length 512 | trained | 0.9123 | ≥ 0.9 | pass | pass | ✓ |",
     );
+    assertStringIncludes(md, "(1 trained check: 1 as expected)");
     assertStringIncludes(md, "![Accuracy by length](copy-task/figures/acc-vs-len.svg)");
     assertStringIncludes(md, "a \\| pipe");
     assertStringIncludes(md, "Per seed (seeds 0, 1): 0.9, —.");

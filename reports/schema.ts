@@ -5,10 +5,21 @@
  */
 
 /** Identifier and version of the results format, stored in every results file. */
-export const RESULTS_SCHEMA = "claimbench.results/1";
+export const RESULTS_SCHEMA = "claimbench.results/2";
 
 /** Outcome of a check or of a whole run. */
 export type Verdict = "pass" | "fail" | "inconclusive";
+
+/**
+ * What a check's measurement rests on: a model trained here (`trained`), a hand-built model run
+ * in ONNX Runtime (`constructed`), or a formula or a Monte-Carlo estimate of a proven bound
+ * (`arithmetic`). Summaries count them apart, so that "as expected" says what kind of evidence
+ * it is.
+ */
+export type Evidence = "trained" | "constructed" | "arithmetic";
+
+/** The evidence classes, in the order summaries list them. */
+export const EVIDENCE: readonly Evidence[] = ["trained", "constructed", "arithmetic"];
 
 /** One checked claim: a measured number compared with a threshold. */
 export interface CheckResult {
@@ -27,6 +38,8 @@ export interface CheckResult {
   direction: ">=" | "<=" | ">" | "<" | "==";
   /** The verdict we expect (some claims are expected to be refuted: "fail"). */
   expected: Verdict;
+  /** What the measurement rests on. */
+  evidence: Evidence;
   actual: Verdict;
   /** `actual === expected`. */
   matches: boolean;
@@ -105,6 +118,8 @@ export interface CheckSummary {
   matched: number;
   /** True when every check matches its expectation (also for an empty list). */
   allMatch: boolean;
+  /** Checks and matches per evidence class. */
+  byEvidence: Record<Evidence, { total: number; matched: number }>;
 }
 
 /**
@@ -112,19 +127,36 @@ export interface CheckSummary {
  *
  * @example
  * ```ts
- * summarise([]); // { total: 0, pass: 0, fail: 0, inconclusive: 0, matched: 0, allMatch: true }
+ * summarise([]).allMatch; // true: no check differs from its expectation
  * ```
  */
 export function summarise(checks: CheckResult[]): CheckSummary {
   let pass = 0, fail = 0, inconclusive = 0, matched = 0;
+  const byEvidence = Object.fromEntries(
+    EVIDENCE.map((e) => [e, { total: 0, matched: 0 }]),
+  ) as CheckSummary["byEvidence"];
   for (const c of checks) {
     if (c.actual === "pass") pass++;
     else if (c.actual === "fail") fail++;
     else inconclusive++;
     if (c.matches) matched++;
+    byEvidence[c.evidence].total++;
+    if (c.matches) byEvidence[c.evidence].matched++;
   }
   const total = checks.length;
-  return { total, pass, fail, inconclusive, matched, allMatch: matched === total };
+  return { total, pass, fail, inconclusive, matched, allMatch: matched === total, byEvidence };
+}
+
+/**
+ * The summary line of a run: how many checks match, then per evidence class, e.g.
+ * `22 of 22 checks match their expected verdicts (trained 9 of 9; constructed 6 of 6;
+ * arithmetic 7 of 7)`.
+ */
+export function summaryLine(s: CheckSummary): string {
+  const parts = EVIDENCE.filter((e) => s.byEvidence[e].total > 0)
+    .map((e) => `${e} ${s.byEvidence[e].matched} of ${s.byEvidence[e].total}`);
+  return `${s.matched} of ${s.total} checks match their expected verdicts` +
+    (parts.length ? ` (${parts.join("; ")})` : "");
 }
 
 const VERDICTS = ["pass", "fail", "inconclusive"];
@@ -162,7 +194,7 @@ function kebab(x: unknown, path: string): void {
   if (typeof x !== "string" || !KEBAB.test(x)) bad(path, "a kebab-case string", x);
 }
 
-function oneOf(x: unknown, options: string[], path: string): void {
+function oneOf(x: unknown, options: readonly string[], path: string): void {
   if (typeof x !== "string" || !options.includes(x)) bad(path, `one of ${options.join(", ")}`, x);
 }
 
@@ -190,6 +222,7 @@ function validateCheck(x: unknown, path: string): void {
   numberOrNull(c.threshold, `${path}.threshold`);
   oneOf(c.direction, DIRECTIONS, `${path}.direction`);
   oneOf(c.expected, VERDICTS, `${path}.expected`);
+  oneOf(c.evidence, EVIDENCE, `${path}.evidence`);
   oneOf(c.actual, VERDICTS, `${path}.actual`);
   if (c.matches !== (c.actual === c.expected)) {
     bad(`${path}.matches`, "actual === expected", c.matches);

@@ -1,5 +1,11 @@
 import { assertEquals, assertStrictEquals, assertThrows } from "@std/assert";
-import { type CheckResult, RESULTS_SCHEMA, summarise, validateResults } from "./schema.ts";
+import {
+  type CheckResult,
+  RESULTS_SCHEMA,
+  summarise,
+  summaryLine,
+  validateResults,
+} from "./schema.ts";
 
 function check(overrides: Partial<CheckResult> = {}): CheckResult {
   return {
@@ -11,6 +17,7 @@ function check(overrides: Partial<CheckResult> = {}): CheckResult {
     threshold: 0.9,
     direction: ">=",
     expected: "pass",
+    evidence: "trained",
     actual: "pass",
     matches: true,
     detail: "mean over 3 seeds",
@@ -77,7 +84,7 @@ Deno.test("summarise() counts verdicts and matches", () => {
   const checks = [
     check(),
     check({ actual: "fail", expected: "fail" }),
-    check({ actual: "inconclusive", matches: false }),
+    check({ actual: "inconclusive", matches: false, evidence: "constructed" }),
   ];
   assertEquals(summarise(checks), {
     total: 3,
@@ -86,6 +93,29 @@ Deno.test("summarise() counts verdicts and matches", () => {
     inconclusive: 1,
     matched: 2,
     allMatch: false,
+    byEvidence: {
+      trained: { total: 2, matched: 2 },
+      constructed: { total: 1, matched: 0 },
+      arithmetic: { total: 0, matched: 0 },
+    },
   });
   assertEquals(summarise([]).allMatch, true);
+});
+
+Deno.test("summaryLine() counts each evidence class apart, and keeps CI's leading count", () => {
+  const checks = [
+    check(),
+    check({ evidence: "arithmetic" }),
+    check({ actual: "fail", matches: false, evidence: "arithmetic" }),
+  ];
+  assertEquals(
+    summaryLine(summarise(checks)),
+    "2 of 3 checks match their expected verdicts (trained 1 of 1; arithmetic 1 of 2)",
+  );
+});
+
+Deno.test("validateResults() rejects a check without a known evidence class", () => {
+  const x = results();
+  (x.checks as Record<string, unknown>[])[0].evidence = "anecdotal";
+  assertThrows(() => validateResults(x), TypeError, "checks[0].evidence");
 });

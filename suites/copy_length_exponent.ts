@@ -209,6 +209,7 @@ export function j1Check(points: readonly J1Point[], D: number): CheckResult {
     threshold: 0,
     direction: "<=",
     expected: "pass",
+    evidence: "arithmetic",
     detail: `D = ${D}, n ∈ {${[...new Set(points.map((p) => p.n))]}}, L ∈ {${[
       ...new Set(points.map((p) => p.L)),
     ]}}, ${Math.min(...strings)}–${Math.max(...strings)} strings per point. A point refutes the ` +
@@ -269,6 +270,7 @@ export function j2Check(points: readonly J2Point[], D: number): CheckResult {
     threshold: 0,
     direction: "<=",
     expected: "pass",
+    evidence: "arithmetic",
     detail: `D = ${D}, the J1 grid and strings. The TS algorithm ran on every string; the ONNX ` +
       `model on all of them except at ${
         partial.map((p) => `L ${p.L} (first ${p.modelStrings})`).filter((v, i, a) =>
@@ -291,6 +293,7 @@ export function agreementCheck(mismatches: number, strings: number): CheckResult
     threshold: 0,
     direction: "<=",
     expected: "pass",
+    evidence: "constructed",
     detail: `${strings} strings (J2 model subsets and every L*(n) evaluation). Threshold 0: the ` +
       "weights are constructed, not trained, so the model must make the same mistakes as the " +
       "algorithm on repeated n-grams, not just a similar number of them.",
@@ -374,6 +377,7 @@ export function floorCheck(
     threshold: 1,
     direction: ">=",
     expected: "pass",
+    evidence: "constructed",
     detail: `D = ${D}, ε = ${epsilon}, n ∈ {${ns}}. Error ≤ p_ngram < L²D⁻ⁿ ≤ ε for every ` +
       "L ≤ √(εDⁿ), so a measured L* below it would contradict Thm 2.3 with Lemma 2.4 (up to " +
       `Monte-Carlo noise at the crossing). Lowest ratio at n = ${ns[worst]}.`,
@@ -397,6 +401,7 @@ export function growthCheck(
     threshold: 0.15,
     direction: "<=",
     expected: "pass",
+    evidence: "constructed",
     detail:
       `Least squares of ln L*(n) on n = ${ns[0]}..${ns.at(-1)}: factor ${
         round6(fit.factor)
@@ -435,6 +440,7 @@ export function lCritCheck(): CheckResult {
     threshold: 0.001,
     direction: "<=",
     expected: "pass",
+    evidence: "arithmetic",
     detail: `Computed ${rows.map((r) => `${r.bits} b → ${round6(lCrit(r.bits, 26))}`).join(", ")}` +
       ` against stated ${rows.map((r) => r.stated).join(", ")}. Threshold 0.1%: the stated ` +
       "values are rounded to 4 significant digits. Above L_crit, |S|/D^L < ½, so err > ½.",
@@ -464,6 +470,7 @@ export function gssmTightnessCheck(
     threshold: round6(1 - confidence),
     direction: ">=",
     expected: "pass",
+    evidence: "arithmetic",
     detail:
       `D = ${D}, L = ${L}, s = ${s}, ${strings} strings: accuracy ${
         round6(correct / strings)
@@ -494,6 +501,7 @@ export function gssmBoundCheck(
     threshold: 0,
     direction: "<=",
     expected: "pass",
+    evidence: "arithmetic",
     detail: `|S| = ${promptStates} distinct states reached after ⟨COPY⟩ (they fix the output), ` +
       `bound |S|/D^L = ${round6(bound)}. The bound holds with equality here, so ` +
       "only a lower confidence bound above it is evidence against the theorem.",

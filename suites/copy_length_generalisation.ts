@@ -122,6 +122,7 @@ async function run(ctx: SuiteContext) {
       threshold: c.gate,
       direction: ">=",
       expected: "pass",
+      evidence: "trained",
       detail: `In distribution: ${inDistribution}. If the gate fails, the length checks below ` +
         "are inconclusive, not failed.",
       ...acc.get(weakest.id)!.record(at(Ltr)),
@@ -144,6 +145,7 @@ async function run(ctx: SuiteContext) {
       threshold,
       direction: ">=",
       expected: "pass",
+      evidence: "trained",
       detail: `Seeds ${seeds.join(", ")}. Thresholds as CLAIMS.md J4 proposes (≥ 0.9 at 2×, ` +
         `≥ 0.7 at 4×), kept after the pilot: 5,000 steps at lr 3e-3 (raised from 3,000 at 1e-3, ` +
         `which reached 0.73 at 2× and 0 at 4×) gave 0.93 and 0.73.` + (mult === 4
@@ -167,6 +169,7 @@ async function run(ctx: SuiteContext) {
       threshold: 0,
       direction: ">=",
       expected: "pass",
+      evidence: "trained",
       detail: `At L = ${L4}: ${
         arms.map((a) => `${a.label} ${medianAt(a.id, L4).toFixed(3)}`).join(", ")
       }. ` +

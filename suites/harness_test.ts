@@ -75,6 +75,7 @@ const SPEC: CheckSpec = {
   threshold: 0.9,
   direction: ">=",
   expected: "pass",
+  evidence: "trained",
   detail: "d.",
 };
 

@@ -173,6 +173,7 @@ async function run(ctx: SuiteContext) {
       threshold: c.shortRatio,
       direction: ">=",
       expected: "pass",
+      evidence: "trained",
       detail: `No-duplicate accuracy ${base0.toFixed(3)} at L = ${c.length}; ${table}. ` +
         "Threshold from CLAIMS.md J6, frozen after the pilot.",
     }),
@@ -185,6 +186,7 @@ async function run(ctx: SuiteContext) {
       threshold: c.longRatio,
       direction: "<=",
       expected: "pass",
+      evidence: "trained",
       detail: `Knee n* (first n below 0.9× baseline) = ${nStar ?? "none"}; the paper reports ~5 ` +
         "for its 160M model; no threshold on n* itself.",
       ...probed.record((r) => ratio(r.byN[r.byN.length - 1])),
@@ -198,6 +200,7 @@ async function run(ctx: SuiteContext) {
       threshold: 1,
       direction: "<=",
       expected: "pass",
+      evidence: "trained",
       detail: table + ".",
     }),
     check({
@@ -210,6 +213,7 @@ async function run(ctx: SuiteContext) {
       threshold: c.controlN,
       direction: "==",
       expected: "pass",
+      evidence: "constructed",
       detail: `Constructed model: no-duplicate ${controlBase.toFixed(3)}; ` +
         c.ns.map((n, k) => `n=${n}: ${control[k].toFixed(3)}`).join(", ") + ".",
     }),

@@ -266,6 +266,7 @@ export function checkArithmetic(
       threshold: 0,
       direction: "==",
       expected: "pass",
+      evidence: "arithmetic",
       detail: `Params = L·(C²k + C) + 256·C (head tied); R = ⌊k/2⌋·Σd. ${table.length} rows ` +
         `checked; radius of 6 layers k 9 = ${r6}, of 12 layers = ${r12}.`,
     }),
@@ -295,6 +296,7 @@ export function checkTableConsistency(table: readonly SeedRow[] = SEED_TABLE): C
     threshold: 0,
     direction: "==",
     expected: "pass",
+    evidence: "arithmetic",
     detail: `${notes.join("; ")}. Coverage is necessary, not sufficient, for dilated stacks: ` +
       `[2,2,2,2,2,1] covers R_c = ${rc} yet has loss ${gridding.valLoss}, so no R threshold ` +
       `is applied to dilated rows.`,
@@ -512,6 +514,7 @@ async function run(ctx: SuiteContext) {
       threshold: solves ? c.solveThreshold : c.failThreshold,
       direction: solves ? "<=" : ">=",
       expected: "pass",
+      evidence: "trained",
       detail: `R = ${rf.radius}, contiguous ${rf.contiguous}; R* = ${c.task.area + 2}; ` +
         `unreachable fraction f(R) = ${unreachableFraction(rf.radius, c.task).toFixed(3)}. ` +
         THRESHOLD_REASON,
@@ -561,6 +564,7 @@ function paramsCheck(c: SelectiveCopyConfig, solveA: Arm, solveB: Arm): CheckRes
     threshold: 1,
     direction: "<",
     expected: "pass",
+    evidence: "arithmetic",
     detail: `${Math.min(pA, pB).toLocaleString("en")} vs ${
       Math.max(pA, pB).toLocaleString("en")
     } parameters.`,

@@ -94,6 +94,7 @@ export function check(spec: CheckSpec): CheckResult {
     threshold: spec.threshold,
     direction: spec.direction,
     expected: spec.expected,
+    evidence: spec.evidence,
     actual,
     matches: actual === spec.expected,
     detail,
