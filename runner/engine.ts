@@ -7,7 +7,7 @@
  */
 import { createHash } from "node:crypto";
 import { buildNativeOps, NATIVE_OPS_FLAGS } from "../native/build.ts";
-import { type Engine, nativeEngine, PORTABLE_ENGINE } from "../onnx/runtime.ts";
+import { type Engine, nativeEngine, ortVersion, PORTABLE_ENGINE } from "../onnx/runtime.ts";
 
 /** Which engine: `portable` (custom ops as ONNX definitions) or `native` (C++ kernels). */
 export type EngineKind = Engine["kind"];
@@ -21,7 +21,7 @@ export interface EngineInfo extends Engine {
   readonly version: string;
 }
 
-/** The repository root, whose `onnx/`, `models/`, `fixtures/` and `native/` are hashed. */
+/** The repository root, whose sources {@linkcode engineVersion} hashes. */
 const ROOT = new URL("../", import.meta.url);
 
 /**
@@ -51,17 +51,28 @@ export async function openEngine(kind: EngineKind): Promise<EngineInfo> {
   return Object.freeze({ ...nativeEngine(library), version: engineVersion("native") });
 }
 
+/** The folders whose TypeScript sources (tests excluded) shape a trained model. */
+const MODEL_SOURCES = ["onnx", "models", "fixtures", "runner", "suites"] as const;
+
 /**
  * A hash of everything that determines a trained model besides its configuration: the engine
- * kind; for `native`, the compiler flags and every file under `native/` but the TypeScript (its
- * kernels, headers and registration); and the TypeScript sources (tests excluded) of `onnx/`,
- * `models/` and `fixtures/`, subfolders included. Files are hashed with their paths, sorted by
- * path, so editing, adding or removing one, or switching engines, invalidates cached models.
- * `root` is the repository root (tests pass a folder of their own).
+ * kind; the ONNX Runtime version (`runtime`, onnxruntime-node's by default); for `native`, the
+ * compiler flags and every file under `native/` but the TypeScript (its kernels, headers and
+ * registration); and the TypeScript sources (tests excluded) of `onnx/`, `models/`, `fixtures/`,
+ * `runner/` (the training loop) and `suites/` (their configs and the jobs built from them),
+ * subfolders included. Suites are read as bytes, not imported. Files are hashed with their
+ * paths, sorted by path, so editing, adding or removing one, switching engines or upgrading ONNX
+ * Runtime invalidates cached models. `root` is the repository root (tests pass a folder of their
+ * own).
  */
-export function engineVersion(kind: EngineKind, root: URL = ROOT): string {
+export function engineVersion(
+  kind: EngineKind,
+  root: URL = ROOT,
+  runtime: string = ortVersion(),
+): string {
   const h = createHash("sha256");
   h.update(`engine ${kind}\n`);
+  h.update(`onnxruntime ${runtime}\n`);
   const hashFiles = (paths: string[]) => {
     for (const path of paths) {
       h.update(`${path}\n`);
@@ -73,7 +84,7 @@ export function engineVersion(kind: EngineKind, root: URL = ROOT): string {
     hashFiles(filesUnder(root, "native", (name) => !name.endsWith(".ts")));
   }
   const source = (name: string) => name.endsWith(".ts") && !name.endsWith("_test.ts");
-  for (const dir of ["onnx", "models", "fixtures"]) hashFiles(filesUnder(root, dir, source));
+  for (const dir of MODEL_SOURCES) hashFiles(filesUnder(root, dir, source));
   return h.digest("hex").slice(0, 16);
 }
 

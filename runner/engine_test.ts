@@ -1,4 +1,5 @@
 import { assertEquals, assertMatch, assertNotEquals, assertStringIncludes } from "@std/assert";
+import { ortVersion } from "../onnx/runtime.ts";
 import { engineVersion, openEngine } from "./engine.ts";
 
 /** A repository-shaped folder: sources, a test, a subfolder, native sources and build.ts. */
@@ -15,6 +16,9 @@ async function tree(): Promise<{ root: URL; write(path: string, text: string): v
   write("onnx/custom/gelu.ts", "gelu");
   write("models/transformer.ts", "model");
   write("fixtures/prng.ts", "prng");
+  write("runner/trainer.ts", "trainer");
+  write("suites/copy_arms.ts", "arms");
+  write("suites/copy_arms_test.ts", "test");
   write("native/build.ts", "build");
   write("native/registry.cc", "registry");
   write("native/kernels/gelu.cc", "kernel");
@@ -41,6 +45,25 @@ Deno.test("the engine version covers sources in subfolders and native files, not
     assertNotEquals(native3, native2);
     write("fixtures/extra/new.ts", "a new file");
     assertNotEquals(engineVersion("portable", root), portable3);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("the engine version covers suites/ and runner/ sources and the ONNX Runtime version", async () => {
+  const { root, write } = await tree();
+  try {
+    const portable = engineVersion("portable", root);
+    assertEquals(portable, engineVersion("portable", root, ortVersion()));
+    assertMatch(ortVersion(), /^\d+\.\d+\.\d+/);
+    assertNotEquals(engineVersion("portable", root, "0.0.0"), portable);
+    write("suites/copy_arms_test.ts", "another test");
+    assertEquals(engineVersion("portable", root), portable);
+    write("suites/copy_arms.ts", "arms with another learning rate");
+    const portable2 = engineVersion("portable", root);
+    assertNotEquals(portable2, portable);
+    write("runner/trainer.ts", "another training loop");
+    assertNotEquals(engineVersion("portable", root), portable2);
   } finally {
     await Deno.remove(root, { recursive: true });
   }

@@ -1,4 +1,5 @@
-import { assertEquals, assertThrows } from "@std/assert";
+import { assertEquals, assertRejects } from "@std/assert";
+import { createHash } from "node:crypto";
 import { initialState } from "./trainer.ts";
 import { cacheKey, canonicalJson, decodeState, encodeState, ModelCache } from "./model_cache.ts";
 
@@ -20,10 +21,12 @@ Deno.test("train states round-trip through their encoding", () => {
   assertEquals(state, s);
 });
 
-Deno.test("a truncated or foreign file is rejected, not half-read", () => {
-  const bytes = encodeState(sample(), null);
-  assertThrows(() => decodeState(bytes.subarray(0, bytes.length - 4)), TypeError, "truncated");
-  assertThrows(() => decodeState(new TextEncoder().encode("hello")), TypeError, "magic");
+Deno.test("an entry is format 2 and ends with the SHA-256 of all its other bytes", () => {
+  const bytes = encodeState(sample(), { label: "x" });
+  assertEquals(new TextDecoder().decode(bytes.subarray(0, 19)), "claimbench-state/2\n");
+  const body = bytes.subarray(0, bytes.length - 32);
+  const digest = new Uint8Array(createHash("sha256").update(body).digest());
+  assertEquals(bytes.subarray(bytes.length - 32), digest);
 });
 
 Deno.test("cache keys ignore key order and change with any value", () => {
@@ -34,13 +37,27 @@ Deno.test("cache keys ignore key order and change with any value", () => {
 
 Deno.test("the cache stores, loads and removes entries, leaving no temp files", async () => {
   const dir = await Deno.makeTempDir();
+  const warnings: string[] = [];
+  const warn = (m: string) => warnings.push(m);
   const cache = new ModelCache(`${dir}/models`);
-  assertEquals(cache.load("k"), undefined);
+  assertEquals(cache.load("k", "final", warn), undefined);
   await cache.save("k", "checkpoint", sample(), null);
-  assertEquals(cache.load("k", "checkpoint"), sample());
-  assertEquals(cache.load("k"), undefined);
+  assertEquals(cache.load("k", "checkpoint", warn), sample());
+  assertEquals(cache.load("k", "final", warn), undefined);
   await cache.remove("k", "checkpoint");
-  assertEquals(cache.load("k", "checkpoint"), undefined);
+  assertEquals(cache.load("k", "checkpoint", warn), undefined);
   assertEquals([...Deno.readDirSync(`${dir}/models`)].length, 0);
+  assertEquals(warnings, []);
   await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("a failure to write an entry is an error", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    Deno.writeTextFileSync(`${dir}/file`, "not a folder");
+    const cache = new ModelCache(`${dir}/file/models`);
+    await assertRejects(() => cache.save("k", "final", sample(), null));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

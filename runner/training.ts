@@ -58,7 +58,8 @@ export interface TrainedModel {
 /**
  * Trains `job`, or loads it from the cache; resumes from a checkpoint when one exists. With
  * `ctx.fresh`, entries from before this run are ignored and removed; entries this run trained
- * (`ctx.trainedThisRun`) are still loaded.
+ * (`ctx.trainedThisRun`) are still loaded. An entry that fails its checks (unreadable, another
+ * format, truncated, checksum mismatch) is named in one `ctx.log` line, removed and rebuilt.
  */
 export async function trainCached(ctx: TrainContext, job: TrainJob): Promise<TrainedModel> {
   const cache = new ModelCache(ctx.cacheDir);
@@ -68,10 +69,10 @@ export async function trainCached(ctx: TrainContext, job: TrainJob): Promise<Tra
     await cache.remove(key, "final");
     await cache.remove(key, "checkpoint");
   } else {
-    const done = cache.load(key);
+    const done = cache.load(key, "final", ctx.log);
     if (done) return { state: done, cached: true, seconds: 0 };
   }
-  const resume = fresh ? undefined : cache.load(key, "checkpoint");
+  const resume = fresh ? undefined : cache.load(key, "checkpoint", ctx.log);
   if (resume) ctx.log(`${job.label}: resuming from checkpoint at step ${resume.step}`);
   const progress = ctx.progress(job.label, job.steps);
   if (resume) progress.resumeAt(resume.step);
