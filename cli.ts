@@ -2,18 +2,21 @@
  * The command line behind `deno task reproduce` and `deno task list`.
  *
  *   reproduce [--suite ID ...] [--profile quick|full] [--seed N] [--threads N] [--out DIR]
- *             [--engine portable|native] [--fresh]
+ *             [--engine portable|native] [--fresh] [--debug]
  *   list
  *
  * Exit codes: 0 when every check's verdict matches its expectation, 1 when one differs, 2 for
- * bad usage (the message names the flag or value and what is allowed).
+ * bad usage (the message names the flag or value and what is allowed; checked before any work,
+ * `--out` included, which is created and test-written), 3 when the run broke: a suite threw, a
+ * write failed, ONNX Runtime failed. A broken run prints one line naming what broke (the stack
+ * too with `--debug`); REPORT.md and index.html, rewritten after each suite, show the suites that
+ * finished.
  * @module
  */
 import { parseArgs } from "@std/cli";
 import { join } from "node:path";
 import { writeFileAtomic } from "./io/atomic.ts";
-import { writeReport } from "./reports/report.ts";
-import { formatNumber } from "./reports/report.ts";
+import { formatNumber, writeFigures, writePages } from "./reports/report.ts";
 import {
   RESULTS_SCHEMA,
   type RunResults,
@@ -35,6 +38,20 @@ export class UsageError extends Error {
   }
 }
 
+/** A run that broke (not a claim that failed): `where` names the suite or file; exit code 3. */
+export class RunError extends Error {
+  constructor(readonly where: string, cause: unknown) {
+    super(`the run broke ${where}: ${oneLine(cause)}`, { cause });
+    this.name = "RunError";
+  }
+}
+
+/** An error's message on one line (ONNX Runtime's span several); the name if it has none. */
+function oneLine(e: unknown): string {
+  const text = e instanceof Error ? e.message || e.name : String(e);
+  return text.replace(/\s*\n\s*/g, " ").trim();
+}
+
 const VERSION = "0.1.0";
 
 const HELP = `claimbench ${VERSION}: reproduce sequence-model paper claims with fixed seeds.
@@ -47,16 +64,20 @@ Options of reproduce:
   --suite ID      run only this suite (repeatable; default: every suite)
   --profile P     quick | full (default: full)
   --seed N        base seed, integer ≥ 0 (default: 0); training seeds are N, N+1, N+2
-  --threads N     ONNX Runtime threads, integer ≥ 1 (default: number of cores, here ${defaultThreads()})
-  --out DIR       output folder (default: out)
+  --threads N     ONNX Runtime threads, 1 to the number of cores (default: all, here ${defaultThreads()})
+  --out DIR       output folder (default: out); created and test-written before any work
   --engine E      portable | native (default: portable). portable runs claimbench's custom
                   ops as their ONNX definitions; native as C++ kernels, built with g++ into
                   .cache/native: faster training, but different rounding, so trained models
                   and results differ, and the thresholds were calibrated on portable (README).
   --fresh         retrain instead of using cached trained models
+  --debug         when the run breaks, print the stack too
   -h, --help      this text
+Every option but --suite may be given once.
 
-Exit codes: 0 every verdict matches its expectation; 1 a verdict differs; 2 bad usage.`;
+Exit codes: 0 every verdict matches its expectation; 1 a verdict differs; 2 bad usage;
+3 the run broke (a suite threw, a write failed, ONNX Runtime failed): one line on stderr names
+what broke, and the report shows the suites that finished.`;
 
 /** Parsed options of `reproduce`. */
 export interface ReproduceOptions {
@@ -68,7 +89,12 @@ export interface ReproduceOptions {
   /** Which kernels run claimbench's custom ops (`--engine`). */
   engine: EngineKind;
   fresh: boolean;
+  /** Print the stack when the run breaks (`--debug`). */
+  debug: boolean;
 }
+
+const STRING_FLAGS = ["suite", "profile", "seed", "threads", "out", "engine"];
+const BOOLEAN_FLAGS = ["fresh", "debug", "help"];
 
 function intFlag(name: string, raw: string | undefined, fallback: number, min: number): number {
   if (raw === undefined) return fallback;
@@ -82,38 +108,63 @@ function intFlag(name: string, raw: string | undefined, fallback: number, min: n
 export function parseReproduceArgs(args: readonly string[]): ReproduceOptions {
   let a;
   try {
+    // Every flag is collected, so that one given twice is an error rather than last-one-wins.
     a = parseArgs(args, {
-      string: ["suite", "profile", "seed", "threads", "out", "engine"],
-      boolean: ["fresh", "help"],
-      collect: ["suite"],
+      string: STRING_FLAGS,
+      boolean: BOOLEAN_FLAGS,
+      collect: [...STRING_FLAGS, ...BOOLEAN_FLAGS],
       alias: { h: "help" },
     });
   } catch (e) {
     throw new UsageError(
-      `${
-        (e as Error).message
-      }\nAllowed: --suite, --profile, --seed, --threads, --out, --engine, --fresh, --help`,
+      `${(e as Error).message}\nAllowed: ${
+        [...STRING_FLAGS, ...BOOLEAN_FLAGS].map((f) => `--${f}`).join(", ")
+      }`,
     );
   }
   if (a._.length) throw new UsageError(`unexpected argument "${a._[0]}"`);
-  const ids = (a.suite as string[] | undefined) ?? [];
+  const once = <T extends string | boolean>(name: string): T | undefined => {
+    const values = a[name] as T[];
+    if (values.length > 1) {
+      const given = values.every((v) => typeof v === "string")
+        ? ` (${values.map((v) => JSON.stringify(v)).join(", ")})`
+        : "";
+      throw new UsageError(
+        `--${name} is given ${values.length} times${given}: give it once (only --suite repeats)`,
+      );
+    }
+    return values[0];
+  };
+  const ids = a.suite as string[];
   const suites = ids.length ? ids.map(findSuite) : [...SUITES];
-  const profile = (a.profile as string | undefined) ?? "full";
+  const profile = once<string>("profile") ?? "full";
   if (!PROFILES.includes(profile as Profile)) {
     throw new UsageError(`--profile must be one of ${PROFILES.join(", ")}: got "${profile}"`);
   }
-  const engine = (a.engine as string | undefined) ?? "portable";
+  const engine = once<string>("engine") ?? "portable";
   if (!ENGINE_KINDS.includes(engine as EngineKind)) {
     throw new UsageError(`--engine must be one of ${ENGINE_KINDS.join(", ")}: got "${engine}"`);
   }
+  const seed = intFlag("seed", once<string>("seed"), 0, 0);
+  const cores = defaultThreads();
+  const threads = intFlag("threads", once<string>("threads"), cores, 1);
+  if (threads > cores) {
+    throw new UsageError(
+      `--threads must be at most the number of cores, ${cores}: got "${threads}"`,
+    );
+  }
+  const out = once<string>("out") ?? "out";
+  const fresh = once<boolean>("fresh") === true;
+  const debug = once<boolean>("debug") === true;
   return {
     suites: [...new Map(suites.map((s) => [s.id, s])).values()],
     profile: profile as Profile,
-    seed: intFlag("seed", a.seed as string | undefined, 0, 0),
-    threads: intFlag("threads", a.threads as string | undefined, defaultThreads(), 1),
-    out: (a.out as string | undefined) ?? "out",
+    seed,
+    threads,
+    out,
     engine: engine as EngineKind,
-    fresh: a.fresh === true,
+    fresh,
+    debug,
   };
 }
 
@@ -163,62 +214,135 @@ export async function startEngine(kind: EngineKind, log: (m: string) => void): P
   return engine;
 }
 
-/** Runs the suites, writes results and reports, prints the verdicts; returns the exit code. */
+/**
+ * Creates the `--out` folder and writes and removes a probe file in it, so that a run that could
+ * not save its results stops before any work; a UsageError names the folder and why.
+ */
+export async function prepareOut(dir: string): Promise<void> {
+  if (dir === "") throw new UsageError(`--out must name a folder: got ""`);
+  const stat = await Deno.stat(dir).catch(() => null);
+  if (stat && !stat.isDirectory) throw new UsageError(`--out "${dir}" is a file, not a folder`);
+  try {
+    await Deno.mkdir(dir, { recursive: true });
+  } catch (e) {
+    throw new UsageError(`--out "${dir}" cannot be created: ${oneLine(e)}`);
+  }
+  const probe = join(dir, `.claimbench-probe-${Deno.pid}`);
+  try {
+    await Deno.writeTextFile(probe, "");
+    await Deno.remove(probe);
+  } catch (e) {
+    throw new UsageError(`--out "${dir}" is not writable: ${oneLine(e)}`);
+  }
+}
+
+/** Runs `f`; anything it throws becomes a RunError saying where the run broke. */
+async function during<T>(where: string, f: () => Promise<T>): Promise<T> {
+  try {
+    return await f();
+  } catch (e) {
+    throw new RunError(where, e);
+  }
+}
+
+/** Prints a broken run's one line (and with `debug` its stack) to stderr; returns exit code 3. */
+function broke(e: unknown, debug: boolean): number {
+  console.error(
+    `claimbench: ${e instanceof RunError ? e.message : `the run broke: ${oneLine(e)}`}`,
+  );
+  if (debug) {
+    const cause = e instanceof RunError ? e.cause : e;
+    console.error(cause instanceof Error ? cause.stack ?? String(cause) : String(cause));
+  }
+  return 3;
+}
+
+/**
+ * Runs the suites, writes each one's results and figures as it finishes and then REPORT.md and
+ * index.html from every result so far, prints the verdicts; returns the exit code: 0 or 1 (a
+ * verdict differs), or 3 when the run broke (see {@linkcode broke}). Bad usage, `--out`
+ * included, throws a UsageError before any work.
+ */
 export async function reproduce(o: ReproduceOptions): Promise<number> {
-  const all: RunResults[] = [];
-  const timings: RunTimings[] = [];
+  await prepareOut(o.out);
   const log = (m: string) => console.error(m);
   const engine = await startEngine(o.engine, log);
+  try {
+    const all = await runSuites(o, engine, log);
+    console.log(verdictTable(all));
+    const summary = summarise(all.flatMap((r) => r.checks));
+    console.log(`\n${summaryLine(summary)}; report: ${join(o.out, "REPORT.md")}`);
+    return summary.allMatch ? 0 : 1;
+  } catch (e) {
+    return broke(e, o.debug);
+  }
+}
+
+/** Runs each suite and writes its results, its figures and the report so far; returns results. */
+async function runSuites(
+  o: ReproduceOptions,
+  engine: EngineInfo,
+  log: (m: string) => void,
+): Promise<RunResults[]> {
+  const all: RunResults[] = [];
+  const timings: RunTimings[] = [];
   const trainedThisRun = new Set<string>();
   for (const suite of o.suites) {
     log(`== ${suite.id} (profile ${o.profile}, seed ${o.seed}, ${o.threads} threads)`);
     const t0 = performance.now();
-    const outcome = await suite.run({
-      profile: o.profile,
-      seed: o.seed,
-      engine,
-      threads: o.threads,
-      fresh: o.fresh,
-      trainedThisRun,
-      cacheDir: join(".cache", "models"),
-      progress: (label, total, unit) => new Progress(label, total, { unit }),
-      log,
+    const { results, timing } = await during(`in suite ${suite.id}`, async () => {
+      const outcome = await suite.run({
+        profile: o.profile,
+        seed: o.seed,
+        engine,
+        threads: o.threads,
+        fresh: o.fresh,
+        trainedThisRun,
+        cacheDir: join(".cache", "models"),
+        progress: (label, total, unit) => new Progress(label, total, { unit }),
+        log,
+      });
+      const summary = summarise(outcome.checks);
+      const results: RunResults = {
+        schema: RESULTS_SCHEMA,
+        suite: suite.id,
+        title: suite.title,
+        claim: suite.claim,
+        source: suite.source,
+        profile: o.profile,
+        seed: o.seed,
+        threads: o.threads,
+        config: outcome.config,
+        checks: outcome.checks,
+        metrics: outcome.metrics,
+        figures: outcome.figures,
+        verdict: summary.allMatch ? "pass" : "fail",
+        versions: versions(engine),
+      };
+      const timing: RunTimings = {
+        suite: suite.id,
+        wallSeconds: Number(((performance.now() - t0) / 1000).toFixed(2)),
+        phases: outcome.phases ?? {},
+      };
+      return { results, timing };
     });
-    const summary = summarise(outcome.checks);
-    const results: RunResults = {
-      schema: RESULTS_SCHEMA,
-      suite: suite.id,
-      title: suite.title,
-      claim: suite.claim,
-      source: suite.source,
-      profile: o.profile,
-      seed: o.seed,
-      threads: o.threads,
-      config: outcome.config,
-      checks: outcome.checks,
-      metrics: outcome.metrics,
-      figures: outcome.figures,
-      verdict: summary.allMatch ? "pass" : "fail",
-      versions: versions(engine),
-    };
-    const timing: RunTimings = {
-      suite: suite.id,
-      wallSeconds: Number(((performance.now() - t0) / 1000).toFixed(2)),
-      phases: outcome.phases ?? {},
-    };
     const dir = join(o.out, suite.id);
-    await Deno.mkdir(dir, { recursive: true });
-    await writeFileAtomic(join(dir, "results.json"), JSON.stringify(results, null, 2) + "\n");
-    await writeFileAtomic(join(dir, "timings.json"), JSON.stringify(timing, null, 2) + "\n");
+    await during(`writing ${dir}`, async () => {
+      await Deno.mkdir(dir, { recursive: true });
+      await writeFileAtomic(join(dir, "results.json"), JSON.stringify(results, null, 2) + "\n");
+      await writeFileAtomic(join(dir, "timings.json"), JSON.stringify(timing, null, 2) + "\n");
+    });
     all.push(results);
     timings.push(timing);
+    // The pages are rewritten from every result so far, so that a run that stops later never
+    // leaves new results beside an old report; earlier suites' figures are already written.
+    await during(`writing the report in ${o.out}`, async () => {
+      await writeFigures(o.out, results);
+      await writePages(o.out, all, timings);
+    });
     log(`== ${suite.id} done in ${timing.wallSeconds} s`);
   }
-  await writeReport(o.out, all, timings);
-  console.log(verdictTable(all));
-  const summary = summarise(all.flatMap((r) => r.checks));
-  console.log(`\n${summaryLine(summary)}; report: ${join(o.out, "REPORT.md")}`);
-  return summary.allMatch ? 0 : 1;
+  return all;
 }
 
 /** A plain-text table of every check's verdict. */
@@ -279,7 +403,7 @@ export async function main(args: readonly string[]): Promise<number> {
       console.error(`error: ${e.message}\nRun with --help for usage.`);
       return 2;
     }
-    throw e;
+    return broke(e, false);
   }
 }
 

@@ -1,15 +1,28 @@
-import { assertEquals, assertStringIncludes, assertThrows } from "@std/assert";
-import { listSuites, main, parseReproduceArgs, startEngine, UsageError, versions } from "./cli.ts";
+import { assert, assertEquals, assertStringIncludes, assertThrows } from "@std/assert";
+import { join } from "node:path";
+import {
+  listSuites,
+  main,
+  parseReproduceArgs,
+  prepareOut,
+  reproduce,
+  type ReproduceOptions,
+  startEngine,
+  UsageError,
+  versions,
+} from "./cli.ts";
 import { SUITES } from "./suites/registry.ts";
+import { check, type Suite, type SuiteContext, type SuiteOutcome } from "./suites/suite.ts";
 
 Deno.test("reproduce options: defaults and repeated --suite", () => {
   const o = parseReproduceArgs([]);
-  assertEquals([o.profile, o.seed, o.out, o.fresh, o.engine], [
+  assertEquals([o.profile, o.seed, o.out, o.fresh, o.engine, o.debug], [
     "full",
     0,
     "out",
     false,
     "portable",
+    false,
   ]);
   assertEquals(o.suites.length, SUITES.length);
   const id = SUITES[0].id;
@@ -64,4 +77,207 @@ Deno.test("the engine choice gives the run its library and the results their ver
   assertStringIncludes(lines.join("\n"), "engine: native");
   assertEquals([versions(native).engine, versions(native).ops], [native.version, "native"]);
   assertEquals([versions(portable).engine, versions(portable).ops], [portable.version, "portable"]);
+});
+
+Deno.test("a flag given twice is bad usage, naming the flag; only --suite repeats", () => {
+  const twice: [string[], string][] = [
+    [["--profile", "quick", "--profile", "full"], `--profile is given 2 times ("quick", "full")`],
+    [["--seed", "1", "--seed=2"], `--seed is given 2 times ("1", "2")`],
+    [["--threads", "1", "--threads", "1"], "--threads is given 2 times"],
+    [["--out", "a", "--out", "b"], "--out is given 2 times"],
+    [["--engine", "native", "--engine", "portable"], "--engine is given 2 times"],
+    [["--fresh", "--fresh"], "--fresh is given 2 times: give it once (only --suite repeats)"],
+    [["--debug", "--debug"], "--debug is given 2 times"],
+  ];
+  for (const [args, message] of twice) {
+    assertThrows(() => parseReproduceArgs(args), UsageError, message);
+  }
+  assertEquals(parseReproduceArgs(["--debug", "--fresh"]).debug, true);
+});
+
+Deno.test("--threads above the core count is bad usage, naming both", () => {
+  const cores = navigator.hardwareConcurrency;
+  assertEquals(parseReproduceArgs(["--threads", String(cores)]).threads, cores);
+  assertThrows(
+    () => parseReproduceArgs(["--threads", String(cores + 1)]),
+    UsageError,
+    `--threads must be at most the number of cores, ${cores}: got "${cores + 1}"`,
+  );
+});
+
+/** Runs `f` with console.error and console.log captured, one entry per call. */
+async function captured<T>(
+  f: () => Promise<T>,
+): Promise<{ value: T; err: string[]; out: string[] }> {
+  const err: string[] = [];
+  const out: string[] = [];
+  const original = { error: console.error, log: console.log };
+  console.error = (m: unknown) => err.push(String(m));
+  console.log = (m: unknown) => out.push(String(m));
+  try {
+    return { value: await f(), err, out };
+  } finally {
+    Object.assign(console, original);
+  }
+}
+
+Deno.test("--out that cannot be written is bad usage before any work, naming the path", async () => {
+  const tmp = await Deno.makeTempDir();
+  try {
+    const file = join(tmp, "a-file");
+    await Deno.writeTextFile(file, "kept");
+    const cases: [string, string][] = [
+      ["", `--out must name a folder: got ""`],
+      [file, `--out "${file}" is a file, not a folder`],
+      // Unwritable even as root: a folder under a file, and /proc.
+      [join(file, "sub"), `--out "${join(file, "sub")}" cannot be created: `],
+      ["/proc", `--out "/proc" is not writable: `],
+    ];
+    for (const [out, message] of cases) {
+      const { value, err } = await captured(() =>
+        main(["reproduce", "--suite", SUITES[0].id, "--out", out])
+      );
+      assertEquals(value, 2, out);
+      assertStringIncludes(err.join("\n"), `error: ${message}`);
+      assert(!err.some((l) => l.startsWith("engine:")), "stops before opening the engine");
+    }
+    assertEquals(await Deno.readTextFile(file), "kept");
+    // A good --out is created, nested, and the probe file is gone again.
+    const fresh = join(tmp, "new", "out");
+    await prepareOut(fresh);
+    assertEquals([...Deno.readDirSync(fresh)], []);
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
+function fakeSuite(
+  id: string,
+  run: (ctx: SuiteContext) => SuiteOutcome | Promise<SuiteOutcome>,
+): Suite {
+  return {
+    id,
+    title: `Fake ${id}`,
+    claim: `${id} holds.`,
+    source: "cli_test.ts",
+    run: async (ctx) => await run(ctx),
+  };
+}
+
+function outcome(measured: number): SuiteOutcome {
+  const c = check({
+    id: "F1",
+    title: "measured ≥ 1",
+    source: "cli_test.ts",
+    metric: "a number",
+    measured,
+    threshold: 1,
+    direction: ">=",
+    expected: "pass",
+    evidence: "arithmetic",
+    detail: "A fake check.",
+  });
+  return { config: {}, checks: [c], metrics: {}, figures: [] };
+}
+
+function options(out: string, suites: Suite[], debug = false): ReproduceOptions {
+  return {
+    suites,
+    profile: "quick",
+    seed: 0,
+    threads: 1,
+    out,
+    engine: "portable",
+    fresh: false,
+    debug,
+  };
+}
+
+Deno.test("reproduce: the report is rewritten after each suite; 1 when a verdict differs", async () => {
+  const out = await Deno.makeTempDir();
+  try {
+    let reportBefore = "";
+    const first = fakeSuite("fake-first", () => outcome(2));
+    const second = fakeSuite("fake-second", async () => {
+      reportBefore = await Deno.readTextFile(join(out, "REPORT.md"));
+      return outcome(0); // expected pass, actual fail
+    });
+    const { value, out: printed } = await captured(() => reproduce(options(out, [first, second])));
+    assertEquals(value, 1);
+    assertStringIncludes(reportBefore, "| fake-first | F1 |");
+    assertEquals(reportBefore.includes("fake-second"), false);
+    const report = await Deno.readTextFile(join(out, "REPORT.md"));
+    assertStringIncludes(report, "| fake-second | F1 |");
+    assertStringIncludes(await Deno.readTextFile(join(out, "index.html")), "fake-second");
+    assertStringIncludes(printed.join("\n"), "fake-second  F1");
+    assertEquals(
+      [...Deno.readDirSync(out)].some((e) => e.name.startsWith(".claimbench-probe")),
+      false,
+    );
+  } finally {
+    await Deno.remove(out, { recursive: true });
+  }
+});
+
+Deno.test("reproduce: a suite that throws breaks the run: exit 3, one line, no stack", async () => {
+  const out = await Deno.makeTempDir();
+  try {
+    const first = fakeSuite("fake-first", () => outcome(2));
+    const throws = fakeSuite("fake-throws", () => {
+      throw new RangeError("ORT said no\n  on two lines");
+    });
+    const { value, err, out: printed } = await captured(() =>
+      reproduce(options(out, [first, throws]))
+    );
+    assertEquals(value, 3);
+    const lines = err.join("\n").split("\n").filter((l) => l.startsWith("claimbench:"));
+    assertEquals(lines, [
+      "claimbench: the run broke in suite fake-throws: ORT said no on two lines",
+    ]);
+    assertEquals(err.some((l) => /^\s+at /m.test(l)), false, "no stack without --debug");
+    assertEquals(printed, [], "no verdict table for a broken run");
+    // The suite that finished is in the report.
+    assertStringIncludes(await Deno.readTextFile(join(out, "REPORT.md")), "| fake-first | F1 |");
+  } finally {
+    await Deno.remove(out, { recursive: true });
+  }
+});
+
+Deno.test("reproduce --debug prints the stack of what broke too", async () => {
+  const out = await Deno.makeTempDir();
+  try {
+    const throws = fakeSuite("fake-throws", () => {
+      throw new Error("boom");
+    });
+    const { value, err } = await captured(() => reproduce(options(out, [throws], true)));
+    assertEquals(value, 3);
+    const text = err.join("\n");
+    assertStringIncludes(
+      text,
+      "claimbench: the run broke in suite fake-throws: boom\nError: boom\n",
+    );
+    assertStringIncludes(text, "cli_test.ts");
+    assert(/^\s+at /m.test(text), "a stack");
+  } finally {
+    await Deno.remove(out, { recursive: true });
+  }
+});
+
+Deno.test("reproduce: a write that fails breaks the run, naming what it wrote", async () => {
+  const out = await Deno.makeTempDir();
+  try {
+    // The suite puts a file where its results folder goes.
+    const blocks = fakeSuite("fake-blocks", async () => {
+      await Deno.writeTextFile(join(out, "fake-blocks"), "");
+      return outcome(2);
+    });
+    const { value, err } = await captured(() => reproduce(options(out, [blocks])));
+    assertEquals(value, 3);
+    assertStringIncludes(
+      err.join("\n"),
+      `claimbench: the run broke writing ${join(out, "fake-blocks")}: `,
+    );
+  } finally {
+    await Deno.remove(out, { recursive: true });
+  }
 });

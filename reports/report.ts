@@ -276,10 +276,54 @@ function htmlReport(results: RunResults[], timings: RunTimings[]): string {
 // ---------------------------------------------------------------------------------------------
 
 /**
- * Writes, under `dir`, each suite's figures (`<suite>/figures/<id>.vl.json`, `.svg`, `.png`),
- * then `REPORT.md` and a self-contained `index.html` (vega, vega-lite and vega-embed inlined,
- * so it renders offline). Every file is written atomically. Output is byte-identical for the
- * same input. Returns the paths written, in order.
+ * Writes, under `dir`, one suite's figures (`<suite>/figures/<id>.vl.json`, `.svg`, `.png`),
+ * each atomically. Output is byte-identical for the same input. Returns the paths written, in
+ * order. The CLI calls this once per suite, as the suite finishes.
+ *
+ * @example
+ * ```ts ignore
+ * const written = await writeFigures("out", results);
+ * ```
+ */
+export async function writeFigures(dir: string, r: RunResults): Promise<string[]> {
+  const written: string[] = [];
+  await Deno.mkdir(join(dir, r.suite, "figures"), { recursive: true });
+  for (const f of r.figures) {
+    const spec = figureSpec(f);
+    const svg = await renderSvg(spec);
+    written.push(await writeUnder(dir, figurePath(r.suite, f.id, "vl.json"), json(spec)));
+    written.push(await writeUnder(dir, figurePath(r.suite, f.id, "svg"), svg));
+    written.push(await writeUnder(dir, figurePath(r.suite, f.id, "png"), renderPng(svg)));
+  }
+  return written;
+}
+
+/**
+ * Writes, under `dir`, `REPORT.md` and a self-contained `index.html` (vega, vega-lite and
+ * vega-embed inlined, so it renders offline) of `results`, each atomically; the figures they
+ * show are {@linkcode writeFigures}'s. Cheap next to rendering figures, so the CLI rewrites
+ * both after every suite. Output is byte-identical for the same input. Returns the two paths.
+ *
+ * @example
+ * ```ts ignore
+ * const [md, html] = await writePages("out", [results], [timings]);
+ * ```
+ */
+export async function writePages(
+  dir: string,
+  results: RunResults[],
+  timings: RunTimings[] = [],
+): Promise<string[]> {
+  await Deno.mkdir(dir, { recursive: true });
+  return [
+    await writeUnder(dir, "REPORT.md", markdownReport(results, timings)),
+    await writeUnder(dir, "index.html", htmlReport(results, timings)),
+  ];
+}
+
+/**
+ * Writes, under `dir`, each suite's figures ({@linkcode writeFigures}), then `REPORT.md` and
+ * `index.html` ({@linkcode writePages}). Returns the paths written, in order.
  *
  * @example
  * ```ts ignore
@@ -292,23 +336,22 @@ export async function writeReport(
   timings: RunTimings[] = [],
 ): Promise<string[]> {
   const written: string[] = [];
-  const write = async (relPath: string, data: string | Uint8Array): Promise<void> => {
-    const path = join(dir, relPath);
-    await writeFileAtomic(path, data);
-    written.push(path);
-  };
-  for (const r of results) {
-    await Deno.mkdir(join(dir, r.suite, "figures"), { recursive: true });
-    for (const f of r.figures) {
-      const spec = figureSpec(f);
-      const svg = await renderSvg(spec);
-      await write(figurePath(r.suite, f.id, "vl.json"), JSON.stringify(spec, null, 2) + "\n");
-      await write(figurePath(r.suite, f.id, "svg"), svg);
-      await write(figurePath(r.suite, f.id, "png"), renderPng(svg));
-    }
-  }
-  await Deno.mkdir(dir, { recursive: true });
-  await write("REPORT.md", markdownReport(results, timings));
-  await write("index.html", htmlReport(results, timings));
+  for (const r of results) written.push(...await writeFigures(dir, r));
+  written.push(...await writePages(dir, results, timings));
   return written;
+}
+
+function json(value: unknown): string {
+  return JSON.stringify(value, null, 2) + "\n";
+}
+
+/** Writes `data` to `dir/relPath` atomically; returns the path. */
+async function writeUnder(
+  dir: string,
+  relPath: string,
+  data: string | Uint8Array,
+): Promise<string> {
+  const path = join(dir, relPath);
+  await writeFileAtomic(path, data);
+  return path;
 }

@@ -1,5 +1,5 @@
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
-import { formatNumber, writeReport } from "./report.ts";
+import { formatNumber, writeFigures, writePages, writeReport } from "./report.ts";
 import { RESULTS_SCHEMA, type RunResults } from "./schema.ts";
 
 function fakeResults(): RunResults {
@@ -88,6 +88,28 @@ Deno.test("writeReport() output is byte-identical across runs", async () => {
     const paths = await writeReport(a, [fakeResults()]);
     await writeReport(b, [fakeResults()]);
     for (const path of paths) {
+      assertEquals(await Deno.readFile(path), await Deno.readFile(b + path.slice(a.length)), path);
+    }
+  } finally {
+    await Deno.remove(a, { recursive: true });
+    await Deno.remove(b, { recursive: true });
+  }
+});
+
+Deno.test("writeFigures() and writePages() split writeReport() by suite and page", async () => {
+  const a = await Deno.makeTempDir();
+  const b = await Deno.makeTempDir();
+  try {
+    const whole = await writeReport(a, [fakeResults()]);
+    const figures = await writeFigures(b, fakeResults());
+    assertEquals(
+      figures.map((p) => p.slice(b.length)),
+      whole.slice(0, 3).map((p) => p.slice(a.length)),
+    );
+    // The pages alone, as the CLI rewrites them after each suite.
+    const pages = await writePages(b, [fakeResults()]);
+    assertEquals(pages, [`${b}/REPORT.md`, `${b}/index.html`]);
+    for (const path of whole) {
       assertEquals(await Deno.readFile(path), await Deno.readFile(b + path.slice(a.length)), path);
     }
   } finally {

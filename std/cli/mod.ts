@@ -15,7 +15,10 @@ export interface ParseOptions {
   string?: readonly string[];
   /** Flags that are booleans. */
   boolean?: readonly string[];
-  /** Flags that may repeat; each collects an array of values. */
+  /**
+   * Flags that may repeat (string or boolean); each collects an array of values, `[]` when
+   * absent. A flag not listed here keeps its last value.
+   */
   collect?: readonly string[];
   /** Default values. */
   default?: Record<string, string | boolean | string[]>;
@@ -28,12 +31,13 @@ export interface Args {
   /** Positional arguments. */
   _: string[];
   /** Flag values. */
-  [flag: string]: string | boolean | string[] | undefined;
+  [flag: string]: string | boolean | string[] | boolean[] | undefined;
 }
 
 /**
  * Parses `args` strictly: an unknown flag, or a string flag without a value, throws a
- * `TypeError` whose message names the flag.
+ * `TypeError` whose message names the flag. As in `@std/cli`, an absent boolean flag is `false`
+ * and an absent collect flag `[]`.
  */
 export function parseArgs(args: readonly string[], opts: ParseOptions = {}): Args {
   type NodeOpt = { type: "string" | "boolean"; multiple?: boolean; short?: string };
@@ -42,7 +46,9 @@ export function parseArgs(args: readonly string[], opts: ParseOptions = {}): Arg
   for (const name of opts.string ?? []) {
     options[name] = { type: "string", multiple: collect.has(name) };
   }
-  for (const name of opts.boolean ?? []) options[name] = { type: "boolean" };
+  for (const name of opts.boolean ?? []) {
+    options[name] = { type: "boolean", multiple: collect.has(name) };
+  }
   for (const [short, long] of Object.entries(opts.alias ?? {})) {
     if (!options[long]) throw new TypeError(`Cannot alias "${short}": no flag "${long}"`);
     if (short.length === 1) options[long].short = short;
@@ -55,6 +61,10 @@ export function parseArgs(args: readonly string[], opts: ParseOptions = {}): Arg
   }
   const out: Args = { _: parsed.positionals };
   for (const [k, v] of Object.entries(opts.default ?? {})) out[k] = v;
-  for (const [k, v] of Object.entries(parsed.values)) out[k] = v as string | boolean | string[];
+  for (const [k, v] of Object.entries(parsed.values)) {
+    out[k] = v as string | boolean | string[] | boolean[];
+  }
+  for (const name of opts.boolean ?? []) out[name] ??= collect.has(name) ? [] : false;
+  for (const name of opts.string ?? []) if (collect.has(name)) out[name] ??= [];
   return out;
 }
