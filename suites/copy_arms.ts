@@ -33,7 +33,7 @@ import { tensor } from "../onnx/runtime.ts";
 import { stateParams } from "../onnx/step_state.ts";
 import { trainCached } from "../runner/training.ts";
 import { chunkedEvaluator, type EvalContext } from "./harness.ts";
-import type { Profile, SuiteContext } from "./suite.ts";
+import type { SuiteContext, SuiteProfile } from "./suite.ts";
 
 /**
  * The suite the arms are trained under: it names their seeds (`initSeed`, `dataSeed`) and cache
@@ -162,10 +162,22 @@ const FULL: CopyTraining = {
 };
 
 /** The profiles' training: quick trains the primary arm with one seed. */
-export const COPY_TRAINING: Record<Profile, CopyTraining> = {
+export const COPY_TRAINING: Record<SuiteProfile, CopyTraining> = {
   full: FULL,
   // CI's budget (10 minutes for three suites) trains the primary arm only.
   quick: { ...FULL, arms: ["hard-alibi"], seeds: 1 },
+  // Tests only: every arm (the architectures are not a profile setting), 3 steps each on strings
+  // of length ≤ 8, which teach them nothing.
+  smoke: {
+    ...FULL,
+    trainMaxLen: 8,
+    context: 20,
+    batch: 4,
+    steps: 3,
+    armBudgets: {},
+    warmupSteps: 1,
+    seeds: 1,
+  },
 };
 
 /** The arm of an id; RangeError naming the known ids. */

@@ -28,11 +28,11 @@ import {
 } from "./stats.ts";
 import {
   check,
-  type Profile,
   round6,
   type Suite,
   type SuiteContext,
   type SuiteOutcome,
+  type SuiteProfile,
 } from "./suite.ts";
 
 export const SUITE_ID = "copy-length-exponent";
@@ -97,7 +97,13 @@ export const COPY_LENGTH_EXPONENT_CONFIGS = {
     exponent: { D: 4, ns: [1, 2, 3, 4, 5, 6, 7, 8], epsilon: 0.1, strings: 4000 },
     gssm: { D: 4, L: 8, s: 5, strings: 100_000, confidence: 0.99 },
   },
-} as const satisfies Record<Profile, CopyLengthExponentConfig>;
+  // Tests only: two short lengths, three heads (a growth fit needs three points), few strings.
+  smoke: {
+    grid: { D: 26, ns: [2, 3], lengths: [8, 16], strings: 100, modelStrings: {} },
+    exponent: { D: 4, ns: [1, 2, 3], epsilon: 0.1, strings: 50 },
+    gssm: { D: 4, L: 6, s: 4, strings: 2000, confidence: 0.99 },
+  },
+} as const satisfies Record<SuiteProfile, CopyLengthExponentConfig>;
 
 /** Planning facts of CLAIMS.md J3: state bits of the models the project trains. */
 export const STATE_BITS = [

@@ -4,6 +4,8 @@ import { Progress } from "../runner/progress.ts";
 import {
   agreementCheck,
   copiesString,
+  COPY_LENGTH_EXPONENT_CONFIGS,
+  copyLengthExponent,
   type CopyLengthExponentConfig,
   floorCheck,
   growthCheck,
@@ -20,6 +22,7 @@ import {
   ngramBound,
   runCopyLengthExponent,
 } from "./copy_length_exponent.ts";
+import { smokeRun } from "./harness.ts";
 import type { SuiteContext } from "./suite.ts";
 
 Deno.test("Lemma 2.4's bound and the copy score of a teacher-forced row", () => {
@@ -147,4 +150,22 @@ Deno.test("the suite on a tiny config: checks pass and a seed fixes the outcome"
   const lstar = a.metrics.lstar as { n: number; lstar: number }[];
   assertEquals(lstar.map((r) => r.n), [2, 3, 4, 5]);
   assert(lstar.every((r, i) => i === 0 || r.lstar > lstar[i - 1].lstar));
+});
+
+Deno.test("at the smoke profile the bounds hold and the error rates are in [0, 1]", async () => {
+  // No validity gate and no training: the constructions and bounds hold at any budget (E2, the
+  // growth factor's closeness to √D, needs more heads than the smoke profile's three).
+  const c = COPY_LENGTH_EXPONENT_CONFIGS.smoke;
+  const outcome = await smokeRun(copyLengthExponent, ENGINE);
+  for (const k of outcome.checks.filter((k) => k.id !== "E2")) {
+    assertEquals(k.actual, "pass", `${k.id}: ${k.detail}`);
+  }
+  const m = outcome.metrics as {
+    j1: { pHat: number }[];
+    lstarEvaluations: { error: number }[];
+    gssm: { accuracy: number };
+  };
+  assertEquals(m.j1.length, c.grid.ns.length * c.grid.lengths.length);
+  const rates = [...m.j1.map((p) => p.pHat), ...m.lstarEvaluations.map((e) => e.error)];
+  for (const r of [...rates, m.gssm.accuracy]) assert(r >= 0 && r <= 1, `rate ${r}`);
 });

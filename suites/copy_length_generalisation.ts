@@ -30,7 +30,7 @@ import {
   trainingSeeds,
   validityGate,
 } from "./harness.ts";
-import { type Profile, round6, type Suite, type SuiteContext } from "./suite.ts";
+import { round6, type Suite, type SuiteContext, type SuiteProfile } from "./suite.ts";
 
 const ID = "copy-length-generalisation";
 const SOURCE = "Jelassi et al. 2024 (arXiv 2402.01032) §3.3, seed 002; CLAIMS.md §1.4 J4";
@@ -56,9 +56,11 @@ const EVALUATION = {
 };
 
 /** The profiles: quick trains the primary arm with one seed and evaluates fewer lengths. */
-export const CONFIGS: Record<Profile, CopyConfig> = {
+export const CONFIGS: Record<SuiteProfile, CopyConfig> = {
   full: { ...COPY_TRAINING.full, ...EVALUATION },
   quick: { ...COPY_TRAINING.quick, ...EVALUATION, evalLengths: [10, 20, 40, 80] },
+  // Tests only: the training length, 2× and 4× it, 8 strings each.
+  smoke: { ...COPY_TRAINING.smoke, ...EVALUATION, evalLengths: [8, 16, 32], evalCount: 8 },
 };
 
 /** Accuracy per evaluation length of one trained arm. */

@@ -2,7 +2,8 @@
  * What the suites share, so that a suite file reads as its claim: the training seeds and the
  * loop over them (train, then measure, with per-phase wall times), medians over seeds with their
  * range and per-seed record, chunked evaluation of a trained model, and validity gates that make
- * later checks inconclusive rather than failed.
+ * later checks inconclusive rather than failed; and the smoke run that unit tests drive every
+ * suite's `run()` with.
  * @module
  */
 import type { Value } from "../onnx/graph.ts";
@@ -10,7 +11,17 @@ import { forwardSession } from "../onnx/inference.ts";
 import type { ParamShape } from "../onnx/optim.ts";
 import { type Engine, type Tensor, tensor } from "../onnx/runtime.ts";
 import type { CheckResult } from "../reports/schema.ts";
-import { check, type CheckSpec, median, round6, type SuiteContext } from "./suite.ts";
+import type { EngineInfo } from "../runner/engine.ts";
+import { Progress } from "../runner/progress.ts";
+import {
+  check,
+  type CheckSpec,
+  median,
+  round6,
+  type Suite,
+  type SuiteContext,
+  type SuiteOutcome,
+} from "./suite.ts";
 
 /** What evaluating a trained model needs from the context: its engine and thread count. */
 export interface EvalContext {
@@ -214,4 +225,32 @@ export function validityGate(spec: CheckSpec, failure?: string): Gate {
     failure: reason,
     check: (s) => check({ ...s, inconclusive: s.inconclusive ?? reason }),
   };
+}
+
+/**
+ * Runs `suite` at the `smoke` profile as unit tests do (`registry_test.ts`, each suite's test):
+ * seed 0, `--fresh` into a new temporary model cache (removed afterwards), silent progress and
+ * log. Seconds per suite; the trained models are too bad to pass a validity gate.
+ */
+export async function smokeRun(
+  suite: Suite,
+  engine: EngineInfo,
+  threads = 1,
+): Promise<SuiteOutcome> {
+  const cacheDir = await Deno.makeTempDir({ prefix: `claimbench-smoke-${suite.id}-` });
+  try {
+    return await suite.run({
+      profile: "smoke",
+      seed: 0,
+      engine,
+      threads,
+      fresh: true,
+      trainedThisRun: new Set(),
+      cacheDir,
+      progress: (label, total, unit) => new Progress(label, total, { unit, write: () => {} }),
+      log: () => {},
+    });
+  } finally {
+    await Deno.remove(cacheDir, { recursive: true });
+  }
 }

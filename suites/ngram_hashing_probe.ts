@@ -25,7 +25,14 @@ import {
   trainCopyArm,
 } from "./copy_arms.ts";
 import { acrossSeeds, type EvalContext, Phases, trainingSeeds } from "./harness.ts";
-import { check, median, type Profile, round6, type Suite, type SuiteContext } from "./suite.ts";
+import {
+  check,
+  median,
+  round6,
+  type Suite,
+  type SuiteContext,
+  type SuiteProfile,
+} from "./suite.ts";
 
 const ID = "ngram-hashing-probe";
 const SOURCE = "Jelassi et al. 2024 (arXiv 2402.01032) §3.4, seed 002; CLAIMS.md §1.4 J6";
@@ -47,7 +54,7 @@ export interface ProbeConfig {
 }
 
 /** The profiles (the trained model is copy-length-generalisation's of the same profile). */
-export const CONFIGS: Record<Profile, ProbeConfig> = {
+export const CONFIGS: Record<SuiteProfile, ProbeConfig> = {
   full: {
     length: 20,
     ns: [1, 2, 3, 4, 5, 6, 7, 8],
@@ -62,6 +69,16 @@ export const CONFIGS: Record<Profile, ProbeConfig> = {
     ns: [1, 2, 3, 4, 5, 6, 7, 8],
     count: 256,
     controlN: 4,
+    shortRatio: 0.9,
+    longRatio: 0.75,
+    trendTolerance: 0.05,
+  },
+  // Tests only: strings of the smoke training length 8, the longest n that fits them (2n + 2 ≤ 8).
+  smoke: {
+    length: 8,
+    ns: [1, 2, 3],
+    count: 8,
+    controlN: 2,
     shortRatio: 0.9,
     longRatio: 0.75,
     trendTolerance: 0.05,

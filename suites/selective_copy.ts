@@ -38,7 +38,7 @@ import {
   type SeedResults,
   trainingSeeds,
 } from "./harness.ts";
-import { check, type Profile, round6, type Suite, type SuiteContext } from "./suite.ts";
+import { check, round6, type Suite, type SuiteContext, type SuiteProfile } from "./suite.ts";
 
 const ID = "selective-copy";
 const SOURCE = "seed 000 (nn-experiments blog, 2024-12-14) tables; CLAIMS.md §2.2";
@@ -136,7 +136,7 @@ export interface SelectiveCopyConfig {
 const OPTIMIZER: AdamWConfig = { ...ADAMW_DEFAULTS, weightDecay: 0.01, clipNorm: 1.0 };
 
 /** The profiles. `full` is the seed's own task and width; `quick` the scaled task of CLAIMS S3. */
-export const CONFIGS: Record<Profile, SelectiveCopyConfig> = {
+export const CONFIGS: Record<SuiteProfile, SelectiveCopyConfig> = {
   full: {
     task: { area: 40, items: 10 },
     channels: 64,
@@ -218,6 +218,50 @@ export const CONFIGS: Record<Profile, SelectiveCopyConfig> = {
     seeds: 2,
     validation: 1000,
     evalEvery: 125,
+    solveThreshold: 0.03,
+    failThreshold: 0.2,
+  },
+  // Tests only: 8 channels, kernel 5, 4 steps on a task with R* = 8, the quick profile's four
+  // kinds of arm.
+  smoke: {
+    task: { area: 6, items: 2 },
+    channels: 8,
+    kernel: 5,
+    arms: [
+      {
+        id: "2L-d1",
+        label: "2 layers, dilation 1 (R 4)",
+        dilations: [1, 1],
+        expect: "fails",
+      },
+      {
+        id: "4L-d1",
+        label: "4 layers, dilation 1 (R 8)",
+        dilations: [1, 1, 1, 1],
+        expect: "solves",
+      },
+      {
+        id: "2L-d13",
+        label: "2 layers, dilations [1,3] (R 8)",
+        dilations: [1, 3],
+        expect: "solves",
+      },
+      {
+        id: "2L-d2",
+        label: "2 layers, dilation 2 (R 8, even offsets only)",
+        dilations: [2, 2],
+        expect: "fails",
+      },
+    ],
+    batch: 8,
+    steps: 4,
+    lr: 2e-3,
+    warmupSteps: 1,
+    minLrRatio: 0.05,
+    optimizer: OPTIMIZER,
+    seeds: 1,
+    validation: 16,
+    evalEvery: 2,
     solveThreshold: 0.03,
     failThreshold: 0.2,
   },

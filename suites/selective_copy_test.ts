@@ -1,12 +1,15 @@
-import { assertAlmostEquals, assertEquals } from "@std/assert";
+import { assert, assertAlmostEquals, assertEquals } from "@std/assert";
 import {
   checkArithmetic,
   checkTableConsistency,
   CONFIGS,
   SEED_TABLE,
+  selectiveCopy,
   unreachableFraction,
 } from "./selective_copy.ts";
 import { receptiveField } from "../models/dilated_cnn.ts";
+import { openEngine } from "../runner/engine.ts";
+import { smokeRun } from "./harness.ts";
 
 Deno.test("unreachable fraction f(R) matches CLAIMS.md §2.2", () => {
   const task = { area: 40, items: 10 };
@@ -50,4 +53,38 @@ Deno.test("every profile has solving and failing arms on both sides of R*", () =
       assertEquals(covers, arm.expect === "solves", arm.id);
     }
   }
+});
+
+Deno.test("at the smoke budget every arm's mask error is measured, in [0, 1]", async () => {
+  // No validity gate here: S3 judges each arm's mask error whatever the others learned.
+  const c = CONFIGS.smoke;
+  const outcome = await smokeRun(selectiveCopy, await openEngine("portable"));
+  assertEquals(outcome.checks.map((k) => k.id), [
+    "S1",
+    "S2",
+    ...c.arms.map((a) => `S3-${a.id}`),
+    "S3-params",
+  ]);
+  const byId = Object.fromEntries(outcome.checks.map((k) => [k.id, k]));
+  for (const id of ["S1", "S2", "S3-params"]) assertEquals(byId[id].actual, "pass", id);
+  const perSeed = outcome.metrics.perSeed as Record<
+    string,
+    { maskError: number; valLoss: number; byPosition: number[] }[]
+  >;
+  for (const arm of c.arms) {
+    const s3 = byId[`S3-${arm.id}`];
+    assert(
+      s3.measured !== null && s3.measured >= 0 && s3.measured <= 1,
+      `${arm.id}: ${s3.measured}`,
+    );
+    assertEquals(perSeed[arm.id].length, c.seeds);
+    for (const r of perSeed[arm.id]) {
+      for (const e of [r.maskError, ...r.byPosition]) assert(e >= 0 && e <= 1, `${arm.id}: ${e}`);
+      assertEquals(r.byPosition.length, c.task.items);
+      assert(Number.isFinite(r.valLoss) && r.valLoss > 0, `${arm.id}: loss ${r.valLoss}`);
+    }
+  }
+  // One point of the learning curve per evaluation, per arm.
+  const curve = outcome.figures.find((f) => f.id === "mask-error-curve")!;
+  assertEquals(curve.data.length, c.arms.length * (c.steps / c.evalEvery));
 });

@@ -14,12 +14,20 @@ export type Profile = "quick" | "full";
 export const PROFILES: readonly Profile[] = ["quick", "full"];
 
 /**
+ * A profile a suite runs at: the CLI's, or `smoke`, the tests' budget (a few training steps, one
+ * seed, tiny evaluation sets: seconds per suite, and models too bad to pass a validity gate). The
+ * CLI does not offer `smoke` and results files never record it; unit tests drive every suite's
+ * `run()` with it (`registry_test.ts`).
+ */
+export type SuiteProfile = Profile | "smoke";
+
+/**
  * What a suite receives from the CLI: the profile and base seed, and what training and
  * evaluation need (`runner/training.ts`): the open engine (`runner/engine.ts`), which every
  * session the suite opens runs on, threads, the model cache, progress and log.
  */
 export interface SuiteContext extends TrainContext {
-  profile: Profile;
+  profile: SuiteProfile;
   /** Base seed (`--seed`, default 0): training seeds are seed, seed + 1, seed + 2. */
   seed: number;
 }
