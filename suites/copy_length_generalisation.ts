@@ -164,12 +164,14 @@ async function run(ctx: SuiteContext) {
     const L4 = 4 * Ltr;
     checks.push(gate.check({
       id: "J4-HA-best",
-      title: "Hard-ALiBi generalises at least as well as every other transformer at 4×",
+      title: "Hard-ALiBi generalises better than every other transformer at 4×, by a margin",
       source: `${SOURCE}: Hard-ALiBi best of the transformer arms`,
       metric: `Hard-ALiBi minus best other arm, median string accuracy at L = ${L4}`,
       measured: round6(medianAt(ha.id, L4) - Math.max(...others.map((a) => medianAt(a.id, L4)))),
-      threshold: 0,
-      direction: ">=",
+      // "Best" needs a strict margin: 0.1 is about two 95% Wilson half-widths of a proportion
+      // near ½ over 256 strings, so a smaller gap could be sampling noise.
+      threshold: 0.1,
+      direction: ">",
       expected: "pass",
       evidence: "trained",
       detail: `At L = ${L4}: ${
@@ -232,8 +234,10 @@ async function run(ctx: SuiteContext) {
 export const copyLengthGeneralisation: Suite = {
   id: ID,
   title: "Length generalisation of copying transformers",
-  claim:
-    "Transformers trained to copy short strings copy much longer ones; Hard-ALiBi best, RoPE worst.",
+  // The paper says "transformers"; here only Hard-ALiBi generalises (NoPE, ALiBi and RoPE copy
+  // nothing beyond the training length), so the claim says what is checked.
+  claim: "A Hard-ALiBi transformer trained to copy short strings copies much longer ones, " +
+    "better than NoPE, ALiBi and RoPE transformers (the paper: transformers in general).",
   source: SOURCE,
   run,
 };

@@ -176,7 +176,9 @@ export const CONFIGS: Record<SuiteProfile, SelectiveCopyConfig> = {
     seeds: 3,
     validation: 2000,
     evalEvery: 250,
-    solveThreshold: 0.1,
+    // The claim's bound (CLAIMS.md S3), in both profiles: the full budget misses it (3.9% and
+    // 3.2% in the last full run), and that is reported, not hidden under a looser bound.
+    solveThreshold: 0.03,
     failThreshold: 0.2,
   },
   quick: {
@@ -615,12 +617,13 @@ function paramsCheck(c: SelectiveCopyConfig, solveA: Arm, solveB: Arm): CheckRes
   });
 }
 
-const THRESHOLD_REASON = "Thresholds frozen after the pilot: fail ≥ 20% mask error (the seed's " +
-  "failing arms sit near 47%; f(R) bounds the unreachable share). Solve ≤ 3% (CLAIMS.md S3) in " +
-  "the quick profile; in the full profile, where 20 minutes on 2 cores allow 3 seeds × 4 arms × " +
-  "1,800 steps (115k examples, vs the seed's 1M), the pilot reached 4.4% (12 layers) and 4.8% " +
-  "(dilated) after the budget was raised from 1,500 steps, so solve is frozen at ≤ 10%, half " +
-  "the fail bound.";
+const THRESHOLD_REASON = "Thresholds: fail ≥ 20% mask error (the seed's failing arms sit near " +
+  "47%; f(R) bounds the unreachable share) and solve ≤ 3%, CLAIMS.md S3's bound, in both " +
+  "profiles. The full profile trains 3 seeds × 4 arms × 1,800 steps (115k examples, against " +
+  "the seed's 1M) to fit 20 minutes on 2 cores; its solving arms ended near 4% in the pilot and " +
+  "3.2–3.9% in the last full run, so a full-profile fail of a 'solves' check means the claim " +
+  "is only partially reproduced at this budget (the dilated arm does beat the receptive-field " +
+  "bound, and its error is the 12-layer arm's), not that it is refuted.";
 
 function buildFigures(
   c: SelectiveCopyConfig,
