@@ -47,6 +47,21 @@ export interface CheckResult {
   detail: string;
   seeds?: number[];
   perSeed?: (number | null)[];
+  /** The measurement's confidence interval, when its verdict rests on one (a proportion's). */
+  margin?: Margin;
+}
+
+/**
+ * One-sided confidence bounds of a measured proportion: the verdict passes only when the bound on
+ * the threshold's side clears it (`suites/suite.ts` `marginVerdict`).
+ */
+export interface Margin {
+  lower: number;
+  upper: number;
+  /** Each bound's one-sided confidence, e.g. 0.95. */
+  confidence: number;
+  /** What the bounds are of, e.g. "the median seed, 193 of 256 strings". */
+  basis: string;
 }
 
 /** One encoded field of a figure. */
@@ -223,6 +238,13 @@ function validateCheck(x: unknown, path: string): void {
   oneOf(c.direction, DIRECTIONS, `${path}.direction`);
   oneOf(c.expected, VERDICTS, `${path}.expected`);
   oneOf(c.evidence, EVIDENCE, `${path}.evidence`);
+  if (c.margin !== undefined) {
+    const m = c.margin as Record<string, unknown>;
+    finite(m.lower, `${path}.margin.lower`);
+    finite(m.upper, `${path}.margin.upper`);
+    finite(m.confidence, `${path}.margin.confidence`);
+    if (typeof m.basis !== "string") bad(`${path}.margin.basis`, "a string", m.basis);
+  }
   oneOf(c.actual, VERDICTS, `${path}.actual`);
   if (c.matches !== (c.actual === c.expected)) {
     bad(`${path}.matches`, "actual === expected", c.matches);

@@ -25,6 +25,7 @@ import {
 import {
   acrossSeeds,
   type EvalContext,
+  medianSeedMargin,
   Phases,
   type SeedResults,
   trainingSeeds,
@@ -73,11 +74,13 @@ async function evaluateLengths(
   const out: number[] = [];
   for (const L of c.evalLengths) {
     const context = 2 * L + 2;
+    // Scored as docs/claims.md §1.1 scores copying: the answer and its EOS, exact match.
     const batch = copyEvalBatch(new Prng(dataSeed(ID, "test", L)), {
       count: c.evalCount,
       length: L,
       context,
       D: ALPHABET,
+      scoreEos: true,
     });
     out.push((await stringAccuracy(ctx, arm, values, batch, c.evalCount, context)).accuracy);
   }
@@ -121,6 +124,7 @@ async function run(ctx: SuiteContext) {
       source: `${SOURCE}: "all models solve the task in distribution"`,
       metric: `lowest median string accuracy at L = ${Ltr} over the arms (${weakest.label})`,
       measured: round6(medianAt(weakest.id, Ltr)),
+      margin: medianSeedMargin(acc.get(weakest.id)!.values(at(Ltr)), c.evalCount),
       threshold: c.gate,
       direction: ">=",
       expected: "pass",
@@ -144,6 +148,7 @@ async function run(ctx: SuiteContext) {
       source: `${SOURCE}: Hard-ALiBi "almost perfect length generalization"`,
       metric: `median string accuracy at L = ${L}, ${c.evalCount} strings`,
       measured: round6(medianAt(ha.id, L)),
+      margin: medianSeedMargin(acc.get(ha.id)!.values(at(L)), c.evalCount),
       threshold,
       direction: ">=",
       expected: "pass",
@@ -198,7 +203,7 @@ async function run(ctx: SuiteContext) {
     title: "String accuracy vs string length",
     caption:
       `Trained on lengths 1–${Ltr} (rule); median over seeds ${seeds.join(", ")}, band min–max; ` +
-      `${c.evalCount} strings per point, teacher-forced exact match.`,
+      `${c.evalCount} strings per point, teacher-forced exact match of the answer and its EOS.`,
     mark: "line",
     data: curve,
     x: {

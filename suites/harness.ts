@@ -10,7 +10,8 @@ import type { Value } from "../onnx/graph.ts";
 import { forwardSession } from "../onnx/inference.ts";
 import type { ParamShape } from "../onnx/optim.ts";
 import { type Engine, type Tensor, tensor } from "../onnx/runtime.ts";
-import type { CheckResult } from "../reports/schema.ts";
+import type { CheckResult, Margin } from "../reports/schema.ts";
+import { wilsonInterval } from "./stats.ts";
 import type { EngineInfo } from "../runner/engine.ts";
 import { Progress } from "../runner/progress.ts";
 import {
@@ -53,6 +54,38 @@ export class Phases {
     this.record(name, (performance.now() - t0) / 1000);
     return result;
   }
+}
+
+/**
+ * The margin of a median over seeds of a proportion measured on `trials` items per seed (string
+ * or position accuracies): one-sided Wilson bounds at `confidence` of the median seed's count, or
+ * for an even number of seeds of the two middle seeds' counts pooled (per seed, not pooled over
+ * all seeds: the seeds differ more than the items do).
+ *
+ * @example
+ * ```ts
+ * import { assertAlmostEquals } from "@std/assert";
+ * import { medianSeedMargin } from "./harness.ts";
+ *
+ * const m = medianSeedMargin([0.754, 0.793, 0.754], 256); // 193 of 256 strings
+ * assertAlmostEquals(m.lower, 0.7071, 1e-4);
+ * ```
+ */
+export function medianSeedMargin(
+  values: readonly number[],
+  trials: number,
+  confidence = 0.95,
+): Margin {
+  if (values.length === 0) throw new RangeError("Cannot bound the median of no seeds");
+  const sorted = [...values].sort((a, b) => a - b);
+  const m = (sorted.length - 1) >> 1;
+  const middle = sorted.length % 2 ? [sorted[m]] : [sorted[m], sorted[m + 1]];
+  const k = middle.reduce((n, v) => n + Math.round(v * trials), 0);
+  const n = middle.length * trials;
+  // A two-sided interval at 1 − 2α has one-sided bounds at 1 − α.
+  const { lower, upper } = wilsonInterval(k, n, 2 * confidence - 1);
+  const which = middle.length === 1 ? "the median seed" : "the two middle seeds";
+  return { lower, upper, confidence, basis: `${which}, ${k} of ${n}` };
 }
 
 /** One result per training seed, and the statistics suites report over them. */

@@ -4,7 +4,7 @@
  * outcomes into `results.json` and reports.
  * @module
  */
-import type { CheckResult, FigureData, Verdict } from "../reports/schema.ts";
+import type { CheckResult, FigureData, Margin, Verdict } from "../reports/schema.ts";
 import type { TrainContext } from "../runner/training.ts";
 
 /** Run profile: `full` reproduces the claim at the documented budget, `quick` is CI's. */
@@ -61,6 +61,31 @@ export interface Suite {
  */
 export type CheckSpec = Omit<CheckResult, "actual" | "matches"> & { inconclusive?: string };
 
+/**
+ * The verdict of a measurement with a confidence interval: it passes only when the interval's
+ * bound on the threshold's side clears the threshold, fails when the other bound misses it, and
+ * is inconclusive when the threshold lies inside.
+ */
+export function marginVerdict(
+  margin: Margin,
+  direction: CheckResult["direction"],
+  threshold: number,
+): Verdict {
+  const { lower, upper } = margin;
+  switch (direction) {
+    case ">=":
+      return lower >= threshold ? "pass" : upper < threshold ? "fail" : "inconclusive";
+    case ">":
+      return lower > threshold ? "pass" : upper <= threshold ? "fail" : "inconclusive";
+    case "<=":
+      return upper <= threshold ? "pass" : lower > threshold ? "fail" : "inconclusive";
+    case "<":
+      return upper < threshold ? "pass" : lower >= threshold ? "fail" : "inconclusive";
+    case "==":
+      return lower === threshold && upper === threshold ? "pass" : "inconclusive";
+  }
+}
+
 /** Whether `measured <direction> threshold` holds. */
 export function compare(
   measured: number,
@@ -90,6 +115,14 @@ export function check(spec: CheckSpec): CheckResult {
     detail = `${detail} INCONCLUSIVE: ${spec.inconclusive}`;
   } else if (spec.measured === null || spec.threshold === null || Number.isNaN(spec.measured)) {
     actual = "inconclusive";
+  } else if (spec.margin) {
+    const m = spec.margin;
+    actual = marginVerdict(m, spec.direction, spec.threshold);
+    detail = `${detail} Margin: one-sided ${Math.round(m.confidence * 100)}% Wilson bounds ` +
+      `${round6(m.lower)}–${round6(m.upper)} (${m.basis})` +
+      (actual === "inconclusive"
+        ? `; the threshold ${spec.threshold} lies between them: INCONCLUSIVE.`
+        : ".");
   } else {
     actual = compare(spec.measured, spec.direction, spec.threshold) ? "pass" : "fail";
   }
@@ -107,6 +140,7 @@ export function check(spec: CheckSpec): CheckResult {
     matches: actual === spec.expected,
     detail,
   };
+  if (spec.margin) result.margin = spec.margin;
   if (spec.seeds) result.seeds = spec.seeds;
   if (spec.perSeed) result.perSeed = spec.perSeed;
   return result;
