@@ -160,6 +160,7 @@ export {
   type NativeTensor,
   type NativeTensorData,
   ortLibraryPath,
+  profiledOpTypes,
 } from "./onnx/native_session.ts";
 /**
  * Builds the C++ kernels of the custom ops (`native/kernels/`, one file per family) with g++,

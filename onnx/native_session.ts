@@ -495,3 +495,31 @@ export class NativeSession {
     this.#ort.releaseEnv();
   }
 }
+
+/**
+ * The op types of the nodes ONNX Runtime ran in one run of `model` with `feeds` (from a profile
+ * of that run, written to a temporary folder and removed): how a test tells that a custom op ran
+ * as its native kernel, not as its inlined definition.
+ */
+export function profiledOpTypes(
+  model: Uint8Array,
+  feeds: Record<string, NativeTensor>,
+  opts: Omit<NativeSessionOptions, "profilePrefix"> = {},
+): Set<string> {
+  const dir = Deno.makeTempDirSync({ prefix: "claimbench-profile-" });
+  try {
+    const s = NativeSession.create(model, { ...opts, profilePrefix: `${dir}/run` });
+    try {
+      s.run(feeds);
+    } finally {
+      s.close();
+    }
+    const [file] = [...Deno.readDirSync(dir)].map((e) => e.name);
+    const events: { args?: { op_name?: string } }[] = JSON.parse(
+      Deno.readTextFileSync(`${dir}/${file}`),
+    );
+    return new Set(events.flatMap((e) => (e.args?.op_name ? [e.args.op_name] : [])));
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+}

@@ -6,7 +6,7 @@ import * as mod from "../../mod.ts";
 import { Graph, type TensorArray, toTypedArray } from "../graph.ts";
 import { gradCheck } from "../gradcheck.ts";
 import { GRADIENTS } from "../gradients.ts";
-import { NativeSession, type NativeTensor } from "../native_session.ts";
+import { NativeSession, type NativeTensor, profiledOpTypes } from "../native_session.ts";
 import { Session, tensor } from "../runtime.ts";
 import { CUSTOM_DOMAIN, type CustomOp } from "./kit.ts";
 import { CUSTOM_OPS } from "./registry.ts";
@@ -53,19 +53,7 @@ function kernelModel(op: CustomOp): { model: Uint8Array; feeds: Record<string, N
 
 /** Whether a native session of `model` ran `op`'s kernel (ORT's profile names each node's op). */
 function ranNative(model: Uint8Array, feeds: Record<string, NativeTensor>, op: string): boolean {
-  const dir = Deno.makeTempDirSync();
-  try {
-    const s = NativeSession.create(model, { customOpLibraries: [LIB], profilePrefix: `${dir}/t` });
-    s.run(feeds);
-    s.close();
-    const [file] = [...Deno.readDirSync(dir)].map((e) => e.name);
-    const events: { args?: { op_name?: string } }[] = JSON.parse(
-      Deno.readTextFileSync(`${dir}/${file}`),
-    );
-    return events.some((e) => e.args?.op_name === op);
-  } finally {
-    Deno.removeSync(dir, { recursive: true });
-  }
+  return profiledOpTypes(model, feeds, { customOpLibraries: [LIB] }).has(op);
 }
 
 // Every op with a native kernel against its traced definition, on 1 and 2 threads: the same
