@@ -126,12 +126,15 @@ Deno.test("--out that cannot be written is bad usage before any work, naming the
   try {
     const file = join(tmp, "a-file");
     await Deno.writeTextFile(file, "kept");
+    // Unwritable even as root and with the test task's permissions: a folder whose probe file's
+    // name is taken by a folder (root writes through permission bits, and /proc needs -A).
+    const blocked = join(tmp, "blocked");
+    await Deno.mkdir(join(blocked, `.claimbench-probe-${Deno.pid}`), { recursive: true });
     const cases: [string, string][] = [
       ["", `--out must name a folder: got ""`],
       [file, `--out "${file}" is a file, not a folder`],
-      // Unwritable even as root: a folder under a file, and /proc.
       [join(file, "sub"), `--out "${join(file, "sub")}" cannot be created: `],
-      ["/proc", `--out "/proc" is not writable: `],
+      [blocked, `--out "${blocked}" is not writable: `],
     ];
     for (const [out, message] of cases) {
       const { value, err } = await captured(() =>
