@@ -3,14 +3,16 @@
  * and its gradient. Native kernels: `native/kernels/gelu.cc`.
  * @module
  */
-import { type Dim, staticShape, type Value } from "../graph.ts";
+import { staticShape, type Value } from "../graph.ts";
 import { add, concat, erf, exp, gelu, mul, reduceSum, reshapeTo, shapeOf } from "../ops.ts";
-import { type CustomOp, emitCustomOp, secondOrder, traceFunction, traceInputs } from "./kit.ts";
-
-/** Symbolic dims d0 … d(r−1), the last one `last` when given. */
-function dims(rank: number, last?: string): Dim[] {
-  return Array.from({ length: rank }, (_, i) => (i === rank - 1 && last ? last : `d${i}`));
-}
+import {
+  type CustomOp,
+  emitCustomOp,
+  secondOrder,
+  symbolicDims,
+  traceFunction,
+  traceInputs,
+} from "./kit.ts";
 
 /**
  * GELU'(x) = Φ(x) + x·φ(x) of the exact GELU, Φ(x) = ½(1 + erf(x/√2)) and
@@ -44,7 +46,7 @@ export function geluGrad(dy: Value, x: Value): Value {
       `Cannot apply GeluGrad as dY [${dy.shape}] and X [${x.shape}] differ in shape`,
     );
   }
-  const shape = dims(x.shape.length);
+  const shape = symbolicDims(x.shape.length);
   const definition = traceFunction(
     GELU_GRAD.name,
     traceInputs(GELU_GRAD, [dy, x], [shape, shape]),
@@ -100,7 +102,7 @@ function biasGeluNode(x: Value, b: Value): Value[] {
   }
   const definition = traceFunction(
     BIAS_GELU.name,
-    traceInputs(BIAS_GELU, [x, b], [dims(xs.length, "M"), ["M"]]),
+    traceInputs(BIAS_GELU, [x, b], [symbolicDims(xs.length, "M"), ["M"]]),
     BIAS_GELU.outputs,
     ([X, B]) => {
       const t = add(X, B);
@@ -140,7 +142,7 @@ export function biasGeluGrad(dy: Value, slope: Value): [Value, Value] {
         `${slope.dtype} differ`,
     );
   }
-  const shape = dims(ds.length, "M");
+  const shape = symbolicDims(ds.length, "M");
   const definition = traceFunction(
     BIAS_GELU_GRAD.name,
     traceInputs(BIAS_GELU_GRAD, [dy, slope], [shape, shape]),

@@ -154,6 +154,17 @@ export function traceInputs(
   return op.inputs.map((name, i) => ({ name, dtype: values[i].dtype, shape: shapes[i] }));
 }
 
+/**
+ * The dims a definition is traced with for a value of `rank`: symbolic `d0`, `d1`, …, the last
+ * one `last` when given (a name shared with another input, or a number the composition needs).
+ */
+export function symbolicDims(rank: number, last?: Dim): Dim[] {
+  return Array.from(
+    { length: rank },
+    (_, i) => (i === rank - 1 && last !== undefined ? last : `d${i}`),
+  );
+}
+
 /** The rule of a gradient op: training never differentiates twice. */
 export function secondOrder(name: string): GradRule {
   return () => {

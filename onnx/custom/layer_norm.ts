@@ -5,7 +5,7 @@
  * shares the composition.
  * @module
  */
-import { type Dim, numel, staticShape, type Value } from "../graph.ts";
+import { numel, staticShape, type Value } from "../graph.ts";
 import type { GradArgs } from "../gradients.ts";
 import {
   cast,
@@ -25,14 +25,10 @@ import {
   emitCustomOp,
   nodeInputs,
   secondOrder,
+  symbolicDims,
   traceFunction,
   traceInputs,
 } from "./kit.ts";
-
-/** Symbolic dims d0 … d(r−2) then `last`. */
-function rowDims(rank: number, last: Dim): Dim[] {
-  return Array.from({ length: rank }, (_, i) => (i === rank - 1 ? last : `d${i}`));
-}
 
 /**
  * `RowLayerNorm(X, Scale, B) → (Y, Mean, InvStd)`: LayerNormalization over the last axis with
@@ -75,7 +71,9 @@ function rowLayerNormNode(x: Value, scale: Value, bias: Value): Value[] {
   }
   const definition = traceFunction(
     ROW_LAYER_NORM.name,
-    traceInputs(ROW_LAYER_NORM, [x, scale, bias], [rowDims(x.shape.length, "C"), ["C"], ["C"]]),
+    traceInputs(ROW_LAYER_NORM, [x, scale, bias], [symbolicDims(x.shape.length, "C"), ["C"], [
+      "C",
+    ]]),
     ROW_LAYER_NORM.outputs,
     ([X, Scale, B]) => {
       const y = layerNormalization(X, Scale, B, { epsilon: 1e-5 });
@@ -160,8 +158,8 @@ export function layerNormGrad(
         `[${scale.shape}], mean [${mean.shape}], invStd [${invStd.shape}]`,
     );
   }
-  const rows = rowDims(xs.length, "C");
-  const statDims = rowDims(xs.length, 1);
+  const rows = symbolicDims(xs.length, "C");
+  const statDims = symbolicDims(xs.length, 1);
   const definition = traceFunction(
     LAYER_NORM_GRAD.name,
     traceInputs(LAYER_NORM_GRAD, [dy, x, scale, mean, invStd], [

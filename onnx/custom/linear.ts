@@ -6,7 +6,14 @@
  */
 import { staticShape, type Value } from "../graph.ts";
 import { add, expand, matMul, mul, reduceSum, transpose } from "../ops.ts";
-import { type CustomOp, emitCustomOp, nodeInputs, traceFunction, traceInputs } from "./kit.ts";
+import {
+  type CustomOp,
+  emitCustomOp,
+  nodeInputs,
+  symbolicDims,
+  traceFunction,
+  traceInputs,
+} from "./kit.ts";
 
 /**
  * `ColumnSums(X [R, C]) → Y [1, C]`: the sum of each column, ReduceSum over the rows with the
@@ -137,7 +144,7 @@ export function biasResidual(x: Value, y: Value, b: Value): Value {
         `current y [${y.shape}] ${y.dtype}, b [${b.shape}] ${b.dtype}, x ${x.dtype}`,
     );
   }
-  const rows = xs.map((_, i) => (i === xs.length - 1 ? "C" : `d${i}`));
+  const rows = symbolicDims(xs.length, "C");
   const definition = traceFunction(
     BIAS_RESIDUAL.name,
     traceInputs(BIAS_RESIDUAL, [x, y, b], [rows, rows, ["C"]]),
