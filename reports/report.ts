@@ -58,12 +58,33 @@ function matchMark(check: CheckResult): string {
   return check.matches ? "✓" : "✗";
 }
 
-/** The check's detail sentence, followed by its per-seed values when there are any. */
+/** The check's detail sentence, followed by its per-seed values (and its pilot's) if any. */
 function detailText(check: CheckResult): string {
-  if (!check.perSeed) return check.detail;
-  const values = check.perSeed.map((v) => formatNumber(v)).join(", ");
-  const seeds = check.seeds ? ` (seeds ${check.seeds.join(", ")})` : "";
-  return `${check.detail} Per seed${seeds}: ${values}.`;
+  let text = check.detail;
+  if (check.perSeed) {
+    const values = check.perSeed.map((v) => formatNumber(v)).join(", ");
+    const seeds = check.seeds ? ` (seeds ${check.seeds.join(", ")})` : "";
+    text += ` Per seed${seeds}: ${values}.`;
+  }
+  const pilot = check.calibration;
+  if (pilot?.perSeed) {
+    const values = pilot.perSeed.map((v) => formatNumber(v)).join(", ");
+    text += ` Pilot, calibration seeds ${pilot.seeds.join(", ")}: ${values}.`;
+  }
+  return text;
+}
+
+/** The expected verdict, and the source's claim where the pilot departed from it. */
+export function expectedText(check: CheckResult): string {
+  return check.claimed ? `${check.expected} (claim: ${check.claimed})` : check.expected;
+}
+
+/** The pilot's figure and verdict on its calibration seeds, e.g. "0.605 inconclusive (1000–1002)". */
+function calibrationText(check: CheckResult): string {
+  const k = check.calibration;
+  if (!k) return "—";
+  const seeds = k.seeds.length > 1 ? `${k.seeds[0]}–${k.seeds.at(-1)}` : `${k.seeds[0]}`;
+  return `${formatNumber(k.measured)} ${k.actual} (seeds ${seeds})`;
 }
 
 const VERDICT_HEADER = [
@@ -73,6 +94,7 @@ const VERDICT_HEADER = [
   "Evidence",
   "Measured",
   "Threshold",
+  "Pilot",
   "Expected",
   "Actual",
   "Match",
@@ -87,7 +109,8 @@ function verdictRows(results: RunResults[]): string[][] {
       c.evidence,
       formatNumber(c.measured),
       formatThreshold(c),
-      c.expected,
+      calibrationText(c),
+      expectedText(c),
       c.actual,
       matchMark(c),
     ])
@@ -100,6 +123,7 @@ const CHECK_HEADER = [
   "Metric",
   "Measured",
   "Threshold",
+  "Pilot",
   "Expected",
   "Actual",
   "Match",
@@ -114,7 +138,8 @@ function checkRows(r: RunResults): string[][] {
     c.metric,
     formatNumber(c.measured),
     formatThreshold(c),
-    c.expected,
+    calibrationText(c),
+    expectedText(c),
     c.actual,
     matchMark(c),
     c.source,
@@ -134,8 +159,12 @@ function overallLine(results: RunResults[]): string {
   const classes = EVIDENCE.filter((e) => s.byEvidence[e].total > 0).map((e) =>
     `${count(s.byEvidence[e].total, `${e} check`)}: ${s.byEvidence[e].matched} as expected`
   );
+  const missed = s.notReproduced.length
+    ? ` The claim is not reproduced by ${count(s.notReproduced.length, "check")}: ` +
+      `${s.notReproduced.join(", ")}.`
+    : "";
   return `${count(results.length, "suite")}, ${count(s.total, "check")}: ${verdict}` +
-    (classes.length ? ` (${classes.join("; ")}).` : ".");
+    (classes.length ? ` (${classes.join("; ")}).` : ".") + missed;
 }
 
 function suiteLine(r: RunResults): string {

@@ -28,6 +28,7 @@ function fakeResults(): RunResults {
       detail: "Mean over seeds; a | pipe and </script> stay inert.",
       seeds: [0, 1],
       perSeed: [0.9, null],
+      calibration: { seeds: [1000, 1001], measured: 0.85, perSeed: [0.85, 0.8], actual: "fail" },
     }],
     metrics: {},
     figures: [{
@@ -63,12 +64,16 @@ Deno.test("writeReport() writes figures, REPORT.md and a self-contained index.ht
     const md = await Deno.readTextFile(`${dir}/REPORT.md`);
     assertStringIncludes(
       md,
-      "| copy-task | S1 | accuracy at length 512 | trained | 0.9123 | ≥ 0.9 | pass | pass | ✓ |",
+      "| copy-task | S1 | accuracy at length 512 | trained | 0.9123 | ≥ 0.9 | " +
+        "0.85 fail (seeds 1000–1001) | pass | pass | ✓ |",
     );
     assertStringIncludes(md, "(1 trained check: 1 as expected)");
     assertStringIncludes(md, "![Accuracy by length](copy-task/figures/acc-vs-len.svg)");
     assertStringIncludes(md, "a \\| pipe");
-    assertStringIncludes(md, "Per seed (seeds 0, 1): 0.9, —.");
+    assertStringIncludes(
+      md,
+      "Per seed (seeds 0, 1): 0.9, —. Pilot, calibration seeds 1000, 1001: 0.85, 0.8.",
+    );
     assertStringIncludes(md, "Wall time 12.3 s (train 10 s).");
 
     const html = await Deno.readTextFile(`${dir}/index.html`);

@@ -36,8 +36,16 @@ export interface CheckResult {
   threshold: number | null;
   /** `measured <direction> threshold` passes. */
   direction: ">=" | "<=" | ">" | "<" | "==";
-  /** The verdict we expect (some claims are expected to be refuted: "fail"). */
+  /**
+   * The verdict we expect: the source's claim, or for a calibrated check the verdict of its pilot
+   * on calibration seeds (pre-registered before the verdict seeds ran).
+   */
   expected: Verdict;
+  /**
+   * The verdict the source claims, present only where `expected` departs from it: the pilot did
+   * not reproduce the claim at this budget, and the report says so.
+   */
+  claimed?: Verdict;
   /** What the measurement rests on. */
   evidence: Evidence;
   actual: Verdict;
@@ -49,6 +57,22 @@ export interface CheckResult {
   perSeed?: (number | null)[];
   /** The measurement's confidence interval, when its verdict rests on one (a proportion's). */
   margin?: Margin;
+  /**
+   * The same measurement in the pilot on calibration seeds, which set the check's budget and
+   * threshold before the verdict seeds ran; absent for checks with nothing to calibrate.
+   */
+  calibration?: Calibration;
+}
+
+/**
+ * A check's pilot, frozen before its verdict: the calibration seeds (1000 and up, never verdict
+ * seeds), what the check measured on them and the verdict it would have had there.
+ */
+export interface Calibration {
+  seeds: number[];
+  measured: number | null;
+  perSeed?: (number | null)[];
+  actual: Verdict;
 }
 
 /**
@@ -135,6 +159,11 @@ export interface CheckSummary {
   allMatch: boolean;
   /** Checks and matches per evidence class. */
   byEvidence: Record<Evidence, { total: number; matched: number }>;
+  /**
+   * Ids of the checks whose verdict is not the source's claim (`claimed`, else `expected`):
+   * claims not reproduced here, whether or not their pilot foresaw it.
+   */
+  notReproduced: string[];
 }
 
 /**
@@ -147,6 +176,7 @@ export interface CheckSummary {
  */
 export function summarise(checks: CheckResult[]): CheckSummary {
   let pass = 0, fail = 0, inconclusive = 0, matched = 0;
+  const notReproduced: string[] = [];
   const byEvidence = Object.fromEntries(
     EVIDENCE.map((e) => [e, { total: 0, matched: 0 }]),
   ) as CheckSummary["byEvidence"];
@@ -157,21 +187,36 @@ export function summarise(checks: CheckResult[]): CheckSummary {
     if (c.matches) matched++;
     byEvidence[c.evidence].total++;
     if (c.matches) byEvidence[c.evidence].matched++;
+    if (c.actual !== (c.claimed ?? c.expected)) notReproduced.push(c.id);
   }
   const total = checks.length;
-  return { total, pass, fail, inconclusive, matched, allMatch: matched === total, byEvidence };
+  return {
+    total,
+    pass,
+    fail,
+    inconclusive,
+    matched,
+    allMatch: matched === total,
+    byEvidence,
+    notReproduced,
+  };
 }
 
 /**
- * The summary line of a run: how many checks match, then per evidence class, e.g.
- * `22 of 22 checks match their expected verdicts (trained 9 of 9; constructed 6 of 6;
- * arithmetic 7 of 7)`.
+ * The summary line of a run: how many checks match, then per evidence class, then the checks
+ * whose claim is not reproduced, e.g. `22 of 22 checks match their expected verdicts (trained 9
+ * of 9; constructed 6 of 6; arithmetic 7 of 7); the claim of 1 is not reproduced: J4-HA-4x`.
+ * CI reads its leading count.
  */
 export function summaryLine(s: CheckSummary): string {
   const parts = EVIDENCE.filter((e) => s.byEvidence[e].total > 0)
     .map((e) => `${e} ${s.byEvidence[e].matched} of ${s.byEvidence[e].total}`);
+  const missed = s.notReproduced;
   return `${s.matched} of ${s.total} checks match their expected verdicts` +
-    (parts.length ? ` (${parts.join("; ")})` : "");
+    (parts.length ? ` (${parts.join("; ")})` : "") +
+    (missed.length
+      ? `; the claim of ${missed.length} is not reproduced: ${missed.join(", ")}`
+      : "");
 }
 
 const VERDICTS = ["pass", "fail", "inconclusive"];
@@ -237,6 +282,12 @@ function validateCheck(x: unknown, path: string): void {
   numberOrNull(c.threshold, `${path}.threshold`);
   oneOf(c.direction, DIRECTIONS, `${path}.direction`);
   oneOf(c.expected, VERDICTS, `${path}.expected`);
+  if (c.claimed !== undefined) {
+    oneOf(c.claimed, VERDICTS, `${path}.claimed`);
+    if (c.claimed === c.expected) {
+      bad(`${path}.claimed`, "absent when equal to expected", c.claimed);
+    }
+  }
   oneOf(c.evidence, EVIDENCE, `${path}.evidence`);
   if (c.margin !== undefined) {
     const m = c.margin as Record<string, unknown>;
@@ -255,6 +306,19 @@ function validateCheck(x: unknown, path: string): void {
   }
   if (c.perSeed !== undefined) {
     array(c.perSeed, `${path}.perSeed`).forEach((v, i) => numberOrNull(v, `${path}.perSeed[${i}]`));
+  }
+  if (c.calibration !== undefined) {
+    const k = object(c.calibration, `${path}.calibration`);
+    array(k.seeds, `${path}.calibration.seeds`).forEach((s, i) =>
+      integer(s, `${path}.calibration.seeds[${i}]`)
+    );
+    numberOrNull(k.measured, `${path}.calibration.measured`);
+    if (k.perSeed !== undefined) {
+      array(k.perSeed, `${path}.calibration.perSeed`).forEach((v, i) =>
+        numberOrNull(v, `${path}.calibration.perSeed[${i}]`)
+      );
+    }
+    oneOf(k.actual, VERDICTS, `${path}.calibration.actual`);
   }
 }
 

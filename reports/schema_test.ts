@@ -80,11 +80,31 @@ Deno.test("validateResults() rejects matches inconsistent with actual and expect
   assertThrows(() => validateResults(x), TypeError, "checks[0].matches");
 });
 
+Deno.test("validateResults() checks a check's calibration record", () => {
+  const x = results();
+  const calibration = { seeds: [1000, 1001, 1002], measured: 0.6, perSeed: [0.6, 0.5, 0.7] };
+  (x.checks as CheckResult[])[0].calibration = { ...calibration, actual: "inconclusive" };
+  assertStrictEquals(validateResults(x), x);
+  (x.checks as Record<string, unknown>[])[0].calibration = { ...calibration, actual: "maybe" };
+  assertThrows(() => validateResults(x), TypeError, "checks[0].calibration.actual");
+  (x.checks as Record<string, unknown>[])[0].calibration = { ...calibration, seeds: [1.5] };
+  assertThrows(() => validateResults(x), TypeError, "checks[0].calibration.seeds[0]");
+});
+
+Deno.test("validateResults() accepts a claim only where the expectation departs from it", () => {
+  const x = results();
+  const checks = x.checks as Record<string, unknown>[];
+  Object.assign(checks[1], { expected: "fail", claimed: "pass", matches: true });
+  assertStrictEquals(validateResults(x), x);
+  checks[1].claimed = "fail";
+  assertThrows(() => validateResults(x), TypeError, "checks[1].claimed");
+});
+
 Deno.test("summarise() counts verdicts and matches", () => {
   const checks = [
     check(),
-    check({ actual: "fail", expected: "fail" }),
-    check({ actual: "inconclusive", matches: false, evidence: "constructed" }),
+    check({ id: "F", actual: "fail", expected: "fail", claimed: "pass" }),
+    check({ id: "I", actual: "inconclusive", matches: false, evidence: "constructed" }),
   ];
   assertEquals(summarise(checks), {
     total: 3,
@@ -98,6 +118,8 @@ Deno.test("summarise() counts verdicts and matches", () => {
       constructed: { total: 1, matched: 0 },
       arithmetic: { total: 0, matched: 0 },
     },
+    // F was foreseen by its pilot, I was not: neither reproduces its claim.
+    notReproduced: ["F", "I"],
   });
   assertEquals(summarise([]).allMatch, true);
 });
@@ -110,7 +132,8 @@ Deno.test("summaryLine() counts each evidence class apart, and keeps CI's leadin
   ];
   assertEquals(
     summaryLine(summarise(checks)),
-    "2 of 3 checks match their expected verdicts (trained 1 of 1; arithmetic 1 of 2)",
+    "2 of 3 checks match their expected verdicts (trained 1 of 1; arithmetic 1 of 2); " +
+      "the claim of 1 is not reproduced: S1",
   );
 });
 
