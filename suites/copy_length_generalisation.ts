@@ -25,13 +25,23 @@ import {
 import {
   acrossSeeds,
   type EvalContext,
+  lowestSeedMargin,
   medianSeedMargin,
   Phases,
   type SeedResults,
   trainingSeeds,
   validityGate,
 } from "./harness.ts";
-import { round6, type Suite, type SuiteContext, type SuiteProfile } from "./suite.ts";
+import {
+  calibrationOf,
+  type Pilot,
+  pilotOf,
+  type Profile,
+  round6,
+  type Suite,
+  type SuiteContext,
+  type SuiteProfile,
+} from "./suite.ts";
 
 const ID = "copy-length-generalisation";
 const SOURCE = "Jelassi et al. 2024 (arXiv 2402.01032) §3.3, seed 002; CLAIMS.md §1.4 J4";
@@ -50,7 +60,9 @@ export interface CopyConfig extends CopyTraining {
 
 const EVALUATION = {
   evalLengths: [10, 20, 30, 40, 60, 80],
-  evalCount: 256,
+  // 1,024 strings per length: at 256 a proportion near 0.75 has a 95% half-width of 0.05, too
+  // wide to tell the 4× accuracies of the calibration seeds (0.62–0.65) from the 0.7 threshold.
+  evalCount: 1024,
   gate: 0.9,
   haAt2x: 0.9,
   haAt4x: 0.7,
@@ -62,6 +74,40 @@ export const CONFIGS: Record<SuiteProfile, CopyConfig> = {
   quick: { ...COPY_TRAINING.quick, ...EVALUATION, evalLengths: [10, 20, 40, 80] },
   // Tests only: the training length, 2× and 4× it, 8 strings each.
   smoke: { ...COPY_TRAINING.smoke, ...EVALUATION, evalLengths: [8, 16, 32], evalCount: 8 },
+};
+
+/**
+ * The pilots on calibration seeds, frozen: re-run with `deno task reproduce --profile quick
+ * --suite copy-length-generalisation --seed 1000`.
+ */
+export const PILOTS: Partial<Record<Profile, Pilot>> = {
+  quick: {
+    seeds: [1000, 1001, 1002],
+    decided: "Hard-ALiBi trains 8,000 steps at lr 3e-3: with 5,000 (the budget first piloted on " +
+      "seed 0), calibration seed 1001 had not learned the task (0.367 at L = 20; the others " +
+      "0.980, 0.992 at L = 20 and 0.617, 0.645 at 4×). 1,024 strings per length, as 256 left " +
+      "intervals too wide to judge. Thresholds kept (CLAIMS.md J4). At 8,000 steps every seed " +
+      "learns the task and 2× passes, but 4× does not: 0.796, 0.461, 0.520. The 4× claim is not " +
+      "reproduced at this scale, and the check expects that verdict.",
+    checks: {
+      "J4-gate": { measured: 0.987305, perSeed: [0.989258, 0.994141, 0.987305], actual: "pass" },
+      "J4-HA-2x": { measured: 0.917969, perSeed: [0.945313, 0.916016, 0.917969], actual: "pass" },
+      "J4-HA-4x": { measured: 0.519531, perSeed: [0.795898, 0.460938, 0.519531], actual: "fail" },
+    },
+  },
+};
+
+// The full profile trains the Hard-ALiBi arm exactly as quick does (the same cache entries), so
+// quick's pilot figures are its figures for the Hard-ALiBi checks; its gate and "best" check
+// also involve the NoPE, ALiBi and RoPE arms, which no pilot on calibration seeds has trained.
+PILOTS.full = {
+  ...PILOTS.quick!,
+  decided: `${PILOTS.quick!.decided} The full profile's gate and J4-HA-best (other arms) have ` +
+    "not been piloted on calibration seeds: they expect the claim.",
+  checks: {
+    "J4-HA-2x": PILOTS.quick!.checks["J4-HA-2x"],
+    "J4-HA-4x": PILOTS.quick!.checks["J4-HA-4x"],
+  },
 };
 
 /** Accuracy per evaluation length of one trained arm. */
@@ -89,6 +135,7 @@ async function evaluateLengths(
 
 async function run(ctx: SuiteContext) {
   const c = CONFIGS[ctx.profile];
+  const pilot = pilotOf(PILOTS, ctx);
   const arms = c.arms.map(copyArm);
   const seeds = trainingSeeds(ctx, c.seeds);
   const phases = new Phases();
@@ -113,30 +160,34 @@ async function run(ctx: SuiteContext) {
     const b = armBudget(c, a.id);
     return `${a.label} ${medianAt(a.id, Ltr).toFixed(3)} (${b.steps} steps, lr ${b.lr})`;
   }).join(", ");
-  // The gate holds when every trained arm copies strings of the training length; it is judged on
-  // the weakest arm, so a model that did not learn the task cannot fail a generalisation check.
-  const weakest = arms.reduce((w, a) => (medianAt(a.id, Ltr) < medianAt(w.id, Ltr) ? a : w));
-  const notLearned = arms.filter((a) => medianAt(a.id, Ltr) < c.gate);
+  // The gate holds when every trained arm copies strings of the training length on every seed
+  // (a median would hide a seed that never learned, as calibration seed 1001 did); it is judged
+  // on the weakest arm's weakest seed, so a model that did not learn the task cannot fail a
+  // generalisation check.
+  const lowestAt = (a: CopyArm) => Math.min(...acc.get(a.id)!.values(at(Ltr)));
+  const weakest = arms.reduce((w, a) => (lowestAt(a) < lowestAt(w) ? a : w));
+  const notLearned = arms.filter((a) => lowestAt(a) < c.gate);
   const gate = validityGate(
     {
       id: "J4-gate",
-      title: `Validity gate: every arm copies strings of the training length ${Ltr}`,
+      title: `Validity gate: every arm copies strings of the training length ${Ltr}, every seed`,
       source: `${SOURCE}: "all models solve the task in distribution"`,
-      metric: `lowest median string accuracy at L = ${Ltr} over the arms (${weakest.label})`,
-      measured: round6(medianAt(weakest.id, Ltr)),
-      margin: medianSeedMargin(acc.get(weakest.id)!.values(at(Ltr)), c.evalCount),
+      metric: `lowest string accuracy at L = ${Ltr} over arms and seeds (${weakest.label})`,
+      measured: round6(lowestAt(weakest)),
+      margin: lowestSeedMargin(acc.get(weakest.id)!.values(at(Ltr)), c.evalCount),
       threshold: c.gate,
       direction: ">=",
       expected: "pass",
       evidence: "trained",
-      detail: `In distribution: ${inDistribution}. If the gate fails, the length checks below ` +
-        "are inconclusive, not failed.",
+      calibration: calibrationOf(pilot, "J4-gate"),
+      detail: `In distribution (median): ${inDistribution}. If the gate fails, the length ` +
+        "checks below are inconclusive, not failed.",
       ...acc.get(weakest.id)!.record(at(Ltr)),
     },
     notLearned.length
       ? `${
         notLearned.map((a) => `${a.label} (${armBudget(c, a.id).steps} steps)`).join(", ")
-      } did not learn to copy strings of the training length`
+      } did not learn to copy strings of the training length on every seed`
       : undefined,
   );
   const checks: CheckResult[] = [gate.result];
@@ -153,14 +204,14 @@ async function run(ctx: SuiteContext) {
       direction: ">=",
       expected: "pass",
       evidence: "trained",
+      calibration: calibrationOf(pilot, `J4-HA-${mult}x`),
       detail: `Seeds ${seeds.join(", ")}. Thresholds as CLAIMS.md J4 proposes (≥ 0.9 at 2×, ` +
-        `≥ 0.7 at 4×), kept after the pilot: 5,000 steps at lr 3e-3 (raised from 3,000 at 1e-3, ` +
-        `which reached 0.73 at 2× and 0 at 4×) gave 0.93 and 0.73.` + (mult === 4
-          ? " The 4× accuracy sits on a plateau near 0.7, not above it: 7,000 steps gave 0.715 " +
-            "(seed 0), a change of rounding alone moved the three seeds from 0.754, 0.754, " +
-            "0.793 to 0.512, 0.469, 0.715, and seeds 3, 4, 5 gave 0.539, 0.617, 0.605 (median " +
-            "0.605): this check's verdict depends on the seeds and the rounding " +
-            '(README, "Deviations and known limits").'
+        `≥ 0.7 at 4×); budget from the pilot on calibration seeds (config.calibration).` +
+        (mult === 4
+          ? " The 4× accuracy varies more between seeds than within one (0.46–0.80 on the " +
+            "calibration seeds; with 5,000 steps, seeds 3, 4, 5 gave 0.539, 0.617, 0.605 " +
+            "and seeds 0, 1, 2 0.754, 0.754, 0.789): a single seed can pass, the median does " +
+            "not reach 0.7."
           : ""),
       ...acc.get(ha.id)!.record(at(L)),
     }));
@@ -179,6 +230,7 @@ async function run(ctx: SuiteContext) {
       direction: ">",
       expected: "pass",
       evidence: "trained",
+      calibration: calibrationOf(pilot, "J4-HA-best"),
       detail: `At L = ${L4}: ${
         arms.map((a) => `${a.label} ${medianAt(a.id, L4).toFixed(3)}`).join(", ")
       }. ` +
@@ -221,6 +273,7 @@ async function run(ctx: SuiteContext) {
     config: {
       ...c,
       seedsUsed: seeds,
+      calibration: pilot ?? null,
       arms: arms.map((a) => ({ id: a.id, config: a.config, params: a.paramCount })),
     } as unknown as Record<string, unknown>,
     checks,
@@ -244,5 +297,6 @@ export const copyLengthGeneralisation: Suite = {
   claim: "A Hard-ALiBi transformer trained to copy short strings copies much longer ones, " +
     "better than NoPE, ALiBi and RoPE transformers (the paper: transformers in general).",
   source: SOURCE,
+  pilots: PILOTS,
   run,
 };

@@ -21,7 +21,8 @@ Deno.test("at the smoke budget the gate fails and the length checks are inconclu
   // …and every check behind it is inconclusive, naming the arms that did not learn.
   assertEquals(behind.map((b) => b.id), ["J4-HA-2x", "J4-HA-4x", "J4-HA-best"]);
   const arms = c.arms.map((id) => `${copyArm(id).label} (${c.steps} steps)`).join(", ");
-  const reason = `INCONCLUSIVE: ${arms} did not learn to copy strings of the training length`;
+  const reason =
+    `INCONCLUSIVE: ${arms} did not learn to copy strings of the training length on every seed`;
   for (const b of behind) {
     assertEquals([b.actual, b.matches], ["inconclusive", false], b.id);
     assert(b.detail.endsWith(` ${reason}`), `${b.id}: ${b.detail}`);

@@ -88,6 +88,78 @@ export function medianSeedMargin(
   return { lower, upper, confidence, basis: `${which}, ${k} of ${n}` };
 }
 
+/**
+ * The margin of the lowest seed's proportion (a validity gate's: every seed must clear it):
+ * one-sided Wilson bounds at `confidence` of that seed's count of `trials`.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { lowestSeedMargin } from "./harness.ts";
+ *
+ * assertEquals(lowestSeedMargin([0.98, 0.367, 0.99], 256).basis, "the lowest seed, 94 of 256");
+ * ```
+ */
+export function lowestSeedMargin(
+  values: readonly number[],
+  trials: number,
+  confidence = 0.95,
+): Margin {
+  if (values.length === 0) throw new RangeError("Cannot bound the lowest of no seeds");
+  const k = Math.round(Math.min(...values) * trials);
+  const { lower, upper } = wilsonInterval(k, trials, 2 * confidence - 1);
+  return { lower, upper, confidence, basis: `the lowest seed, ${k} of ${trials}` };
+}
+
+/**
+ * The margin of a median over seeds of a ratio of two proportions, `num[s] / den[s]` (e.g. an
+ * accuracy over a baseline accuracy), each measured on `trials` items per seed. The measured
+ * value is the median seed's ratio; its one-sided bounds at `confidence` divide the numerator's
+ * and denominator's one-sided Wilson bounds at 1 − (1 − confidence)/2 each (Bonferroni: both
+ * hold together with probability ≥ `confidence`). Needs an odd number of seeds.
+ *
+ * @example
+ * ```ts
+ * import { assert } from "@std/assert";
+ * import { medianSeedRatioMargin } from "./harness.ts";
+ *
+ * const { ratio, margin } = medianSeedRatioMargin([0.5], [1], 256); // 128/256 over 256/256
+ * assert(ratio === 0.5 && margin.lower < 0.5 && margin.upper > 0.5);
+ * ```
+ */
+export function medianSeedRatioMargin(
+  num: readonly number[],
+  den: readonly number[],
+  trials: number,
+  confidence = 0.95,
+): { ratio: number; margin: Margin } {
+  if (num.length !== den.length || num.length % 2 === 0) {
+    throw new RangeError(
+      `Cannot bound a median ratio as there must be an odd number of seeds with one numerator and denominator each: current value is ${num.length} numerators, ${den.length} denominators`,
+    );
+  }
+  const ratios = num.map((n, i) => (den[i] > 0 ? n / den[i] : 0));
+  const order = ratios.map((_, i) => i).sort((a, b) => ratios[a] - ratios[b]);
+  const s = order[(order.length - 1) >> 1];
+  const kNum = Math.round(num[s] * trials);
+  const kDen = Math.round(den[s] * trials);
+  // A two-sided interval at `confidence` has one-sided bounds at 1 − (1 − confidence)/2: each
+  // bound gets half the error rate, Bonferroni's share.
+  const n = wilsonInterval(kNum, trials, confidence);
+  const d = wilsonInterval(kDen, trials, confidence);
+  return {
+    ratio: ratios[s],
+    margin: {
+      lower: d.upper > 0 ? n.lower / d.upper : 0,
+      // A denominator that may be 0 bounds nothing above.
+      upper: d.lower > 0 ? n.upper / d.lower : Number.MAX_VALUE,
+      confidence,
+      basis: `the median seed's ${kNum} of ${trials} over ${kDen} of ${trials}; ` +
+        "Bonferroni of one-sided Wilson bounds",
+    },
+  };
+}
+
 /** One result per training seed, and the statistics suites report over them. */
 export class SeedResults<R> {
   readonly seeds: readonly number[];

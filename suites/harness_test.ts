@@ -4,12 +4,14 @@ import { PORTABLE_ENGINE } from "../onnx/runtime.ts";
 import {
   acrossSeeds,
   chunkedEvaluator,
+  medianSeedRatioMargin,
   Phases,
   SeedResults,
   trainingSeeds,
   validityGate,
 } from "./harness.ts";
 import type { CheckSpec } from "./suite.ts";
+import { wilsonInterval } from "./stats.ts";
 
 Deno.test("training seeds start at the base seed; per-seed statistics and records", () => {
   assertEquals(trainingSeeds({ seed: 3 }, 3), [3, 4, 5]);
@@ -91,4 +93,16 @@ Deno.test("a validity gate that fails makes the checks behind it inconclusive", 
   // A reason given by the suite wins, and applies whatever the gate's own verdict.
   const named = validityGate(SPEC, "arm X did not learn");
   assertEquals(named.check({ ...SPEC, id: "A" }).detail, "d. INCONCLUSIVE: arm X did not learn");
+});
+
+Deno.test("a median seed's ratio of proportions is bounded by Bonferroni of Wilson bounds", () => {
+  // Seeds' ratios 0.5, 0.25, 0.75: the median seed is the first, 128/256 over 256/256.
+  const { ratio, margin } = medianSeedRatioMargin([0.5, 0.25, 0.75], [1, 1, 1], 256);
+  assertEquals(ratio, 0.5);
+  const n = wilsonInterval(128, 256, 0.95); // one-sided 97.5% bounds each
+  const d = wilsonInterval(256, 256, 0.95);
+  assertEquals(margin.lower, n.lower / d.upper);
+  assertEquals(margin.upper, n.upper / d.lower);
+  assertEquals(margin.basis.startsWith("the median seed's 128 of 256 over 256 of 256"), true);
+  assertThrows(() => medianSeedRatioMargin([0.5, 0.5], [1, 1], 256), RangeError, "odd number");
 });

@@ -24,10 +24,20 @@ import {
   stringAccuracy,
   trainCopyArm,
 } from "./copy_arms.ts";
-import { acrossSeeds, type EvalContext, Phases, trainingSeeds } from "./harness.ts";
 import {
+  acrossSeeds,
+  type EvalContext,
+  medianSeedRatioMargin,
+  Phases,
+  trainingSeeds,
+} from "./harness.ts";
+import {
+  calibrationOf,
   check,
   median,
+  type Pilot,
+  pilotOf,
+  type Profile,
   round6,
   type Suite,
   type SuiteContext,
@@ -58,7 +68,7 @@ export const CONFIGS: Record<SuiteProfile, ProbeConfig> = {
   full: {
     length: 20,
     ns: [1, 2, 3, 4, 5, 6, 7, 8],
-    count: 512,
+    count: 1024,
     controlN: 4,
     shortRatio: 0.9,
     longRatio: 0.75,
@@ -67,7 +77,7 @@ export const CONFIGS: Record<SuiteProfile, ProbeConfig> = {
   quick: {
     length: 20,
     ns: [1, 2, 3, 4, 5, 6, 7, 8],
-    count: 256,
+    count: 1024,
     controlN: 4,
     shortRatio: 0.9,
     longRatio: 0.75,
@@ -84,6 +94,33 @@ export const CONFIGS: Record<SuiteProfile, ProbeConfig> = {
     trendTolerance: 0.05,
   },
 };
+
+/**
+ * The pilots on calibration seeds (the Hard-ALiBi arms of `copy-length-generalisation`'s pilot),
+ * frozen: re-run with `deno task reproduce --profile quick --suite ngram-hashing-probe --seed 1000`.
+ */
+export const PILOTS: Partial<Record<Profile, Pilot>> = {
+  quick: {
+    seeds: [1000, 1001, 1002],
+    decided: "1,024 probe strings per n (the 256 first used left J6-short inconclusive on the " +
+      "5,000-step models of the calibration seeds: 0.937, bounds 0.894–0.983); thresholds kept " +
+      "(CLAIMS.md J6). On the 8,000-step models every check passes.",
+    checks: {
+      "J6-short": { measured: 0.962745, perSeed: [0.962745, 0.968566, 0.961652], actual: "pass" },
+      "J6-long": { measured: 0.60472, perSeed: [0.312745, 0.628684, 0.60472], actual: "pass" },
+      "J6-trend": { measured: 0, actual: "pass" },
+    },
+  },
+};
+
+// Full and quick probe the same Hard-ALiBi models with the same strings: one pilot for both.
+PILOTS.full = PILOTS.quick;
+
+/** One seed's probe: accuracy without a duplicate, and with a duplicated n-gram per n. */
+interface ProbeResult {
+  baseline: number;
+  byN: number[];
+}
 
 /** The smallest n whose accuracy is below `ratio` of the baseline, or null. */
 export function knee(
@@ -141,6 +178,7 @@ async function controlAccuracy(
 
 async function run(ctx: SuiteContext) {
   const c = CONFIGS[ctx.profile];
+  const pilot = pilotOf(PILOTS, ctx);
   const copy = COPY_TRAINING[ctx.profile];
   const ha = copyArm("hard-alibi");
   const seeds = trainingSeeds(ctx, copy.seeds);
@@ -156,7 +194,7 @@ async function run(ctx: SuiteContext) {
     (seed) => trainCopyArm(ctx, copy, ha, seed),
     {
       name: "probe",
-      run: async (trained) => {
+      run: async (trained): Promise<ProbeResult> => {
         const baseline = await accuracy(trained.params, base);
         const byN: number[] = [];
         for (const d of dups) byN.push(await accuracy(trained.params, d));
@@ -174,39 +212,52 @@ async function run(ctx: SuiteContext) {
   const baseline = probed.values((r) => r.baseline);
   const base0 = median(baseline);
   const acc = c.ns.map((_, k) => probed.median((r) => r.byN[k]));
-  const ratio = (a: number) => (base0 > 0 ? a / base0 : 0);
-  const shortMin = Math.min(...c.ns.flatMap((n, k) => (n <= 2 ? [acc[k]] : [])));
-  const longest = acc[acc.length - 1];
+  const shortKs = c.ns.flatMap((n, k) => (n <= 2 ? [k] : []));
+  // Per seed: the worst short duplicate, and the longest, each over that seed's baseline; the
+  // checks take the median seed's ratio, bounded from its string counts.
+  const short = medianSeedRatioMargin(
+    probed.values((r) => Math.min(...shortKs.map((k) => r.byN[k]))),
+    baseline,
+    c.count,
+  );
+  const long = medianSeedRatioMargin(probed.values((r) => r.byN.at(-1)!), baseline, c.count);
   const nStar = knee(c.ns, acc, base0);
   const controlKnee = knee(c.ns, control, controlBase);
   const table = c.ns.map((n, k) => `n=${n}: ${acc[k].toFixed(3)}`).join(", ");
+  const ratioRecord = (of: (r: ProbeResult) => number) =>
+    probed.record((r) => (r.baseline > 0 ? of(r) / r.baseline : 0));
   const checks: CheckResult[] = [
     check({
       id: "J6-short",
       title: "Short duplicated n-grams (n ≤ 2) leave copying intact",
       source: `${SOURCE}: "roughly the same accuracy for n ≤ 4"`,
-      metric: "min over n ≤ 2 of string accuracy / no-duplicate accuracy (medians over seeds)",
-      measured: round6(ratio(shortMin)),
+      metric: "min over n ≤ 2 of string accuracy / no-duplicate accuracy, median seed",
+      measured: round6(short.ratio),
+      margin: short.margin,
       threshold: c.shortRatio,
       direction: ">=",
       expected: "pass",
       evidence: "trained",
-      detail: `No-duplicate accuracy ${base0.toFixed(3)} at L = ${c.length}; ${table}. ` +
-        "Threshold from CLAIMS.md J6, frozen after the pilot.",
+      calibration: calibrationOf(pilot, "J6-short"),
+      detail: `No-duplicate accuracy ${base0.toFixed(3)} (median) at L = ${c.length}; median ` +
+        `accuracy by n: ${table}. Threshold from CLAIMS.md J6.`,
+      ...ratioRecord((r) => Math.min(...shortKs.map((k) => r.byN[k]))),
     }),
     check({
       id: "J6-long",
       title: `Long duplicated n-grams (n = ${c.ns.at(-1)}) break copying`,
       source: `${SOURCE}: accuracy "starts dropping" for duplicates of 5 or more tokens`,
-      metric: `string accuracy at n = ${c.ns.at(-1)} / no-duplicate accuracy`,
-      measured: round6(ratio(longest)),
+      metric: `string accuracy at n = ${c.ns.at(-1)} / no-duplicate accuracy, median seed`,
+      measured: round6(long.ratio),
+      margin: long.margin,
       threshold: c.longRatio,
       direction: "<=",
       expected: "pass",
       evidence: "trained",
+      calibration: calibrationOf(pilot, "J6-long"),
       detail: `Knee n* (first n below 0.9× baseline) = ${nStar ?? "none"}; the paper reports ~5 ` +
         "for its 160M model; no threshold on n* itself.",
-      ...probed.record((r) => ratio(r.byN[r.byN.length - 1])),
+      ...ratioRecord((r) => r.byN.at(-1)!),
     }),
     check({
       id: "J6-trend",
@@ -214,6 +265,7 @@ async function run(ctx: SuiteContext) {
       source: `${SOURCE}; CLAIMS.md J6 (one violation of ${c.trendTolerance} allowed)`,
       metric: `steps n → n+1 where accuracy rises by more than ${c.trendTolerance}`,
       measured: trendViolations(acc, c.trendTolerance),
+      calibration: calibrationOf(pilot, "J6-trend"),
       threshold: 1,
       direction: "<=",
       expected: "pass",
@@ -264,6 +316,7 @@ async function run(ctx: SuiteContext) {
     config: {
       ...c,
       seedsUsed: seeds,
+      calibration: pilot ?? null,
       trainedWith: "copy-length-generalisation",
     } as unknown as Record<
       string,
@@ -288,5 +341,6 @@ export const ngramHashingProbe: Suite = {
   claim: "A trained copying transformer relies on n-gram lookups: its accuracy collapses once a " +
     "duplicated n-gram is long enough.",
   source: SOURCE,
+  pilots: PILOTS,
   run,
 };

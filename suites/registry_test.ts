@@ -3,7 +3,7 @@ import { EVIDENCE } from "../reports/schema.ts";
 import { openEngine } from "../runner/engine.ts";
 import { smokeRun } from "./harness.ts";
 import { SUITES } from "./registry.ts";
-import type { SuiteOutcome } from "./suite.ts";
+import { CALIBRATION_SEED, type SuiteOutcome } from "./suite.ts";
 
 const ENGINE = await openEngine("portable");
 
@@ -59,6 +59,22 @@ for (const suite of SUITES) {
     assertEquals(JSON.stringify(restB), JSON.stringify(restA));
   });
 }
+
+Deno.test("pilots ran on calibration seeds only, apart from every verdict seed", () => {
+  for (const suite of SUITES) {
+    for (const [profile, pilot] of Object.entries(suite.pilots ?? {})) {
+      const where = `${suite.id} ${profile}`;
+      assert(pilot.seeds.length > 0, `${where}: no seeds`);
+      // Verdict runs take seeds 0, 1, 2 (`--seed 0`); a pilot must never share one.
+      for (const s of pilot.seeds) assert(s >= CALIBRATION_SEED, `${where}: seed ${s}`);
+      assert(Object.keys(pilot.checks).length > 0, `${where}: no checks`);
+      for (const [id, k] of Object.entries(pilot.checks)) {
+        if (k.perSeed) assertEquals(k.perSeed.length, pilot.seeds.length, `${where} ${id}`);
+      }
+      assert(pilot.decided.length > 20, `${where}: say what the pilot decided`);
+    }
+  }
+});
 
 Deno.test("suite ids are unique", () => {
   assertEquals(new Set(SUITES.map((s) => s.id)).size, SUITES.length);

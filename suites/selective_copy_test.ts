@@ -3,6 +3,8 @@ import {
   checkArithmetic,
   checkTableConsistency,
   CONFIGS,
+  eliminationError,
+  PILOTS,
   SEED_TABLE,
   selectiveCopy,
   unreachableFraction,
@@ -55,18 +57,35 @@ Deno.test("every profile has solving and failing arms on both sides of R*", () =
   }
 });
 
-Deno.test("at the smoke budget every arm's mask error is measured, in [0, 1]", async () => {
-  // No validity gate here: S3 judges each arm's mask error whatever the others learned.
+Deno.test("an arm blind to the area errs on 1 − H_N/N of the answer bytes", () => {
+  assertAlmostEquals(eliminationError(1), 0);
+  assertAlmostEquals(eliminationError(6), 1 - 49 / 120);
+  assertAlmostEquals(eliminationError(10), 1 - 7381 / 25200);
+});
+
+Deno.test("the pilots' checks are checks of their profile", () => {
+  for (const [profile, pilot] of Object.entries(PILOTS)) {
+    const c = CONFIGS[profile as keyof typeof PILOTS];
+    const ids = ["S3-gate", ...c.arms.map((a) => `S3-${a.id}`)];
+    for (const id of Object.keys(pilot.checks)) assert(ids.includes(id), `${profile}: ${id}`);
+  }
+});
+
+Deno.test("at the smoke budget every arm's mask error is measured; the gate makes S3 inconclusive", async () => {
   const c = CONFIGS.smoke;
   const outcome = await smokeRun(selectiveCopy, await openEngine("portable"));
   assertEquals(outcome.checks.map((k) => k.id), [
     "S1",
     "S2",
+    "S3-gate",
     ...c.arms.map((a) => `S3-${a.id}`),
     "S3-params",
   ]);
   const byId = Object.fromEntries(outcome.checks.map((k) => [k.id, k]));
   for (const id of ["S1", "S2", "S3-params"]) assertEquals(byId[id].actual, "pass", id);
+  // Four steps teach no arm where the letters lie: the "fails" arms' high error is no evidence.
+  assertEquals(byId["S3-gate"].actual, "fail");
+  for (const arm of c.arms) assertEquals(byId[`S3-${arm.id}`].actual, "inconclusive", arm.id);
   const perSeed = outcome.metrics.perSeed as Record<
     string,
     { maskError: number; valLoss: number; byPosition: number[] }[]

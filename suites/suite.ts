@@ -4,7 +4,7 @@
  * outcomes into `results.json` and reports.
  * @module
  */
-import type { CheckResult, FigureData, Margin, Verdict } from "../reports/schema.ts";
+import type { Calibration, CheckResult, FigureData, Margin, Verdict } from "../reports/schema.ts";
 import type { TrainContext } from "../runner/training.ts";
 
 /** Run profile: `full` reproduces the claim at the documented budget, `quick` is CI's. */
@@ -51,13 +51,61 @@ export interface Suite {
   claim: string;
   /** Where it comes from. */
   source: string;
+  /** Its pilots on calibration seeds, per profile (none for a suite with nothing to calibrate). */
+  pilots?: Partial<Record<Profile, Pilot>>;
   run(ctx: SuiteContext): Promise<SuiteOutcome>;
+}
+
+/**
+ * The first calibration seed. Pilots (which set budgets, recipes and thresholds) train seeds
+ * 1000, 1001, …; verdicts are judged on seeds 0, 1, 2 (`--seed 0`, the default), which no pilot
+ * touched. `--seed 1000` re-runs a pilot.
+ */
+export const CALIBRATION_SEED = 1000;
+
+/** Whether a run's base seed makes it a pilot on calibration seeds rather than a verdict run. */
+export function isPilotRun(ctx: Pick<SuiteContext, "seed">): boolean {
+  return ctx.seed >= CALIBRATION_SEED;
+}
+
+/**
+ * A profile's pilot, frozen: the calibration seeds it trained, what it decided, and each
+ * calibrated check's figures there. Re-run it with `deno task reproduce --profile <p> --suite
+ * <id> --seed 1000`; a suite records its pilot in results.json (`config.calibration`) and each
+ * check's figures beside its verdict (`calibration`).
+ */
+export interface Pilot {
+  /** Calibration seeds (each ≥ {@linkcode CALIBRATION_SEED}). */
+  seeds: number[];
+  /** What the pilot decided (budget, recipe, threshold) and what else it tried. */
+  decided: string;
+  /** Per check id: the pilot's measurement, per-seed values and verdict. */
+  checks: Readonly<Record<string, Omit<Calibration, "seeds">>>;
+}
+
+/**
+ * The pilot a run reports beside its verdicts: its profile's, or none when the run is itself a
+ * pilot (or a smoke run, which nothing calibrates).
+ */
+export function pilotOf(
+  pilots: Partial<Record<Profile, Pilot>>,
+  ctx: Pick<SuiteContext, "seed" | "profile">,
+): Pilot | undefined {
+  return ctx.profile === "smoke" || isPilotRun(ctx) ? undefined : pilots[ctx.profile];
+}
+
+/** The calibration record of check `id`: its pilot's figures, or undefined if it has none. */
+export function calibrationOf(pilot: Pilot | undefined, id: string): Calibration | undefined {
+  const figures = pilot?.checks[id];
+  return pilot && figures ? { seeds: [...pilot.seeds], ...figures } : undefined;
 }
 
 /**
  * A check before its verdict is computed: everything a {@linkcode CheckResult} records but the
  * actual verdict. `measured: null` makes it inconclusive; so does `inconclusive` (e.g. a failed
- * validity gate), whose reason is appended to the detail.
+ * validity gate), whose reason is appended to the detail. `expected` is the verdict the source
+ * claims; with a `calibration`, the check expects its pilot's verdict instead (see
+ * {@linkcode check}).
  */
 export type CheckSpec = Omit<CheckResult, "actual" | "matches"> & { inconclusive?: string };
 
@@ -106,8 +154,14 @@ export function compare(
   }
 }
 
-/** Computes the verdict of a check: pass/fail from the comparison, or inconclusive. */
+/**
+ * Computes the verdict of a check: pass/fail from the comparison, or inconclusive. A calibrated
+ * check is pre-registered: it expects the verdict its pilot found on calibration seeds, and
+ * when that departs from the source's claim the result keeps the claim in `claimed`, so reports
+ * say "not reproduced by the pilot" rather than hide it under "as expected".
+ */
 export function check(spec: CheckSpec): CheckResult {
+  const expected = spec.calibration?.actual ?? spec.expected;
   let actual: Verdict;
   let detail = spec.detail;
   if (spec.inconclusive) {
@@ -134,15 +188,17 @@ export function check(spec: CheckSpec): CheckResult {
     measured: spec.measured,
     threshold: spec.threshold,
     direction: spec.direction,
-    expected: spec.expected,
+    expected,
     evidence: spec.evidence,
     actual,
-    matches: actual === spec.expected,
+    matches: actual === expected,
     detail,
   };
+  if (expected !== spec.expected) result.claimed = spec.expected;
   if (spec.margin) result.margin = spec.margin;
   if (spec.seeds) result.seeds = spec.seeds;
   if (spec.perSeed) result.perSeed = spec.perSeed;
+  if (spec.calibration) result.calibration = spec.calibration;
   return result;
 }
 

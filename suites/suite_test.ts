@@ -1,5 +1,12 @@
 import { assertEquals, assertStringIncludes } from "@std/assert";
-import { check, type CheckSpec, marginVerdict } from "./suite.ts";
+import {
+  calibrationOf,
+  check,
+  type CheckSpec,
+  marginVerdict,
+  type Pilot,
+  pilotOf,
+} from "./suite.ts";
 import { medianSeedMargin } from "./harness.ts";
 
 const margin = (lower: number, upper: number) => ({ lower, upper, confidence: 0.95, basis: "t" });
@@ -48,4 +55,45 @@ Deno.test("check() with a margin: the median passes, but a wide interval is inco
 Deno.test("medianSeedMargin pools the two middle seeds of an even count", () => {
   const m = medianSeedMargin([0.5, 0.9, 0.6, 0.1], 100);
   assertEquals(m.basis, "the two middle seeds, 110 of 200");
+});
+
+Deno.test("a verdict run reports its profile's pilot; a pilot run and a smoke run report none", () => {
+  const pilot: Pilot = {
+    seeds: [1000, 1001, 1002],
+    decided: "kept the budget",
+    checks: { J: { measured: 0.6, perSeed: [0.5, 0.6, 0.7], actual: "inconclusive" } },
+  };
+  const pilots = { quick: pilot };
+  assertEquals(pilotOf(pilots, { profile: "quick", seed: 0 }), pilot);
+  assertEquals(pilotOf(pilots, { profile: "full", seed: 0 }), undefined);
+  assertEquals(pilotOf(pilots, { profile: "quick", seed: 1000 }), undefined);
+  assertEquals(pilotOf(pilots, { profile: "smoke", seed: 0 }), undefined);
+  assertEquals(calibrationOf(pilot, "J"), {
+    seeds: [1000, 1001, 1002],
+    measured: 0.6,
+    perSeed: [0.5, 0.6, 0.7],
+    actual: "inconclusive",
+  });
+  assertEquals(calibrationOf(pilot, "K"), undefined);
+  assertEquals(calibrationOf(undefined, "J"), undefined);
+  const spec: CheckSpec = {
+    id: "J",
+    title: "t",
+    source: "s",
+    metric: "m",
+    measured: 0.8,
+    threshold: 0.7,
+    direction: ">=",
+    expected: "pass",
+    evidence: "trained",
+    detail: "d",
+    calibration: calibrationOf(pilot, "J"),
+  };
+  // Pre-registered: the check expects its pilot's verdict and keeps the claim beside it.
+  const judged = check(spec);
+  assertEquals(judged.calibration?.actual, "inconclusive");
+  assertEquals([judged.expected, judged.claimed, judged.actual], ["inconclusive", "pass", "pass"]);
+  assertEquals(judged.matches, false);
+  const agreeing = check({ ...spec, calibration: { ...spec.calibration!, actual: "pass" } });
+  assertEquals([agreeing.expected, agreeing.claimed, agreeing.matches], ["pass", undefined, true]);
 });
