@@ -29,6 +29,7 @@ import {
   type PrimitiveOp,
   reduceSum,
   reshape,
+  sigmoid,
   slice,
   sliceBounds,
   split,
@@ -258,6 +259,8 @@ const PRIMITIVE_RULES: Record<PrimitiveOp, GradRule> = {
     const y = node.outputs[0];
     return [mul(dy, sub(1, mul(y, y)))];
   },
+  // softplus' = σ
+  Softplus: ({ node, dy }) => [mul(dy, sigmoid(ins(node)[0]))],
   Sigmoid: ({ node, dy }) => {
     const y = node.outputs[0];
     return [mul(dy, mul(y, sub(1, y)))];
@@ -333,6 +336,8 @@ const PRIMITIVE_RULES: Record<PrimitiveOp, GradRule> = {
   Greater: notDifferentiable("Greater"),
   Shape: notDifferentiable("Shape"),
   ConstantOfShape: notDifferentiable("ConstantOfShape"),
+  NonZero: notDifferentiable("NonZero"),
+  Scan: notDifferentiable("Scan"),
   // x̂ = (x − μ)·r with r = 1/√(σ² + ε) (both node outputs), g = dy·γ:
   // dx = r·(g − mean(g) − x̂·mean(g·x̂)); dγ = Σ_rows dy·x̂, dβ = Σ_rows dy.
   LayerNormalization: (args) => layerNormGradients(args, args.node.attrs.axis as number),

@@ -63,6 +63,13 @@ const CASES: Record<op.PrimitiveOp, GradCheckCase | GradCheckCase[] | "not diffe
   Erf: { dtype: "float32", tolerance: F32, inputs: [{ shape: [5] }], build: ([a]) => op.erf(a) },
   Tanh: { dtype: "float64", inputs: [{ shape: [4] }], build: ([a]) => op.tanh(a) },
   Sigmoid: { dtype: "float64", inputs: [{ shape: [4] }], build: ([a]) => op.sigmoid(a) },
+  // ONNX Runtime has Softplus in float32 only.
+  Softplus: {
+    dtype: "float32",
+    inputs: [{ shape: [5], data: [-30, -4, 0.3, 5, 40] }],
+    build: ([a]) => op.softplus(a),
+    tolerance: 1e-3,
+  },
   Relu: {
     dtype: "float64",
     inputs: [{ shape: [4], data: [-0.5, 0.3, 1.2, -2] }],
@@ -184,6 +191,8 @@ const CASES: Record<op.PrimitiveOp, GradCheckCase | GradCheckCase[] | "not diffe
   Greater: "not differentiable",
   Shape: "not differentiable",
   ConstantOfShape: "not differentiable",
+  NonZero: "not differentiable",
+  Scan: "not differentiable",
   LayerNormalization: {
     dtype: "float64",
     inputs: [{ shape: [2, 3, 5] }, { shape: [5] }, { shape: [5] }],

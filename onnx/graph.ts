@@ -13,6 +13,7 @@ import {
   type DType,
   encodeModel,
   type FunctionData,
+  type GraphData,
   type NodeData,
   type TensorData,
 } from "./proto.ts";
@@ -291,11 +292,20 @@ export class Graph {
     return out;
   }
 
+  /** The graph as `GraphProto` data: its nodes, initializers, inputs and outputs. */
+  toGraphData(): GraphData {
+    const info = (v: Value) => ({ name: v.name, dtype: v.dtype, shape: v.shape });
+    return {
+      name: this.name,
+      nodes: this.nodes.map(nodeData),
+      initializers: this.initializers.map(initializerData),
+      inputs: this.inputs.map(info),
+      outputs: this.outputs.map(info),
+    };
+  }
+
   /** Serialises the graph as an ONNX model. */
   toModel(opts: ModelOptions = {}): Uint8Array {
-    const nodes = this.nodes.map(nodeData);
-    const initializers = this.initializers.map(initializerData);
-    const info = (v: Value) => ({ name: v.name, dtype: v.dtype, shape: v.shape });
     const functions = [...this.#functions.values(), ...(opts.functions ?? [])];
     // Every non-default domain a node or function uses is imported at version 1 (our functions
     // and ORT's contrib ops are both version 1).
@@ -308,13 +318,7 @@ export class Graph {
       opsets: { "": OPSET, ...domains, ...opts.opsets },
       producer: "claimbench",
       producerVersion: "0.1.0",
-      graph: {
-        name: this.name,
-        nodes,
-        initializers,
-        inputs: this.inputs.map(info),
-        outputs: this.outputs.map(info),
-      },
+      graph: this.toGraphData(),
       functions,
     });
   }

@@ -14,8 +14,8 @@
  * {@linkcode constantOfShape} take run-time shapes.
  * @module
  */
-import { type Dim, type DType, staticShape, type Value } from "./graph.ts";
-import { DATA_TYPE } from "./proto.ts";
+import { type Dim, type DType, Graph, staticShape, type Value } from "./graph.ts";
+import { DATA_TYPE, type GraphData, type ValueInfoData } from "./proto.ts";
 
 /** Every op the wrappers below can emit. */
 export type PrimitiveOp =
@@ -33,6 +33,7 @@ export type PrimitiveOp =
   | "Erf"
   | "Tanh"
   | "Sigmoid"
+  | "Softplus"
   | "Relu"
   | "Gelu"
   | "Identity"
@@ -61,7 +62,9 @@ export type PrimitiveOp =
   | "Greater"
   | "LayerNormalization"
   | "Shape"
-  | "ConstantOfShape";
+  | "ConstantOfShape"
+  | "NonZero"
+  | "Scan";
 
 /** A value, or a number turned into a scalar constant of the other operand's dtype. */
 export type Operand = Value | number;
@@ -192,6 +195,14 @@ export function erf(x: Value): Value {
 export function tanh(x: Value): Value {
   return unary("Tanh", x);
 }
+/**
+ * `Softplus`: log(1 + eˣ). ONNX Runtime computes it as x + log1p(e^−x) for x > 0 and log1p(eˣ)
+ * otherwise: finite everywhere and accurate where eˣ is tiny (Mamba's Δ starts at 1e-3).
+ */
+export function softplus(x: Value): Value {
+  return unary("Softplus", x);
+}
+
 /** `Sigmoid`: 1/(1 + e^−x). */
 export function sigmoid(x: Value): Value {
   return unary("Sigmoid", x);
@@ -541,6 +552,14 @@ export function expand(x: Value, shape: readonly number[]): Value {
   return x.graph.node("Expand", [x, x.graph.ints(shape)], [{ dtype: x.dtype, shape: out }])[0];
 }
 
+/**
+ * `Expand` (broadcast) to the run-time `shape` (an int64 vector); `dims` declares the result's
+ * shape for the builder.
+ */
+export function expandTo(x: Value, shape: Value, dims: readonly Dim[]): Value {
+  return x.graph.node("Expand", [x, shape], [{ dtype: x.dtype, shape: dims }])[0];
+}
+
 /** `Unsqueeze`: insert unit dims at `axes` (of the output). */
 export function unsqueeze(x: Value, axes: readonly number[]): Value {
   const rank = x.shape.length + axes.length;
@@ -679,4 +698,121 @@ export function layerNormalization(
     { dtype: "float32", shape: stats },
     { dtype: "float32", shape: stats },
   ], { axis, epsilon: { kind: "float", value: opts.epsilon ?? 1e-5 } })[0];
+}
+
+/** `NonZero`: the indices of x's non-zero entries, int64 [rank, count]. */
+export function nonZero(x: Value): Value {
+  return x.graph.node("NonZero", [x], [{ dtype: "int64", shape: [x.shape.length, "nonzero"] }])[0];
+}
+
+/**
+ * `ReduceSum` over run-time `axes` (an int64 vector; empty: no axis, x unchanged), keeping the
+ * reduced dims; `dims` declares the result's shape for the builder. Only for definitions: the
+ * gradient rule of `ReduceSum` needs constant axes.
+ */
+export function reduceSumOver(x: Value, axes: Value, dims: readonly Dim[]): Value {
+  return x.graph.node("ReduceSum", [x, axes], [{ dtype: x.dtype, shape: dims }], {
+    keepdims: 1,
+    noop_with_empty_axes: 1,
+  })[0];
+}
+
+/** A scanned input of {@linkcode scan}: sliced along `axis`, from the end when `reverse`. */
+export interface ScanInput {
+  readonly value: Value;
+  readonly axis: number;
+  readonly reverse?: boolean;
+}
+
+/** Where {@linkcode scan} stacks a per-step output: along `axis`, from the end when `reverse`. */
+export interface ScanOutput {
+  readonly axis: number;
+  readonly reverse?: boolean;
+}
+
+/** What a {@linkcode scan} body returns for one step. */
+export interface ScanStep {
+  /** The next states, one per state, same dtypes and shapes. */
+  readonly states: readonly Value[];
+  /** The step's outputs, one per {@linkcode ScanOutput}. */
+  readonly outputs: readonly Value[];
+}
+
+/**
+ * `Scan` over `length` steps: `body` runs once per step on its own graph, from the current
+ * states and each scanned input's slice (the input without its scan axis), and returns the next
+ * states and the step's outputs. Returns the final states, then each output stacked along its
+ * axis. The body sees nothing of the outer graph (pass loop-invariant values as states that it
+ * returns unchanged), so its names are prefixed to keep them apart from the outer scope's.
+ * Not differentiable: custom-op definitions use it (`onnx/custom/selective_scan.ts`).
+ */
+export function scan(
+  states: readonly Value[],
+  inputs: readonly ScanInput[],
+  outputs: readonly ScanOutput[],
+  length: Dim,
+  body: (states: Value[], slices: Value[]) => ScanStep,
+): Value[] {
+  const outer = (states[0] ?? inputs[0]?.value)?.graph;
+  if (!outer) throw new TypeError("Cannot scan without states or scanned inputs");
+  const b = new Graph(`${outer.name} scan body`);
+  const stateIns = states.map((v, i) => b.input(`state${i}`, v.dtype, v.shape));
+  const sliceIns = inputs.map((inp, i) => {
+    const a = normAxis(inp.axis, inp.value.shape.length);
+    return b.input(`slice${i}`, inp.value.dtype, inp.value.shape.filter((_, j) => j !== a));
+  });
+  const step = body(stateIns, sliceIns);
+  if (step.states.length !== states.length || step.outputs.length !== outputs.length) {
+    throw new TypeError(
+      `Cannot scan: the body returns ${step.states.length} states and ${step.outputs.length} ` +
+        `outputs for ${states.length} and ${outputs.length}`,
+    );
+  }
+  step.states.forEach((v, i) => b.output(v, `next_state${i}`));
+  step.outputs.forEach((v, i) => b.output(v, `step_output${i}`));
+  const outShapes = step.outputs.map((v, i) => {
+    const shape: Dim[] = [...v.shape];
+    shape.splice(normAxis(outputs[i].axis, v.shape.length + 1), 0, length);
+    return { dtype: v.dtype, shape };
+  });
+  return outer.node(
+    "Scan",
+    [...states, ...inputs.map((i) => i.value)],
+    [...states.map((v) => ({ dtype: v.dtype, shape: v.shape })), ...outShapes],
+    {
+      body: { kind: "graph", value: prefixNames(b.toGraphData(), `${outer.freshName("scan")}/`) },
+      num_scan_inputs: inputs.length,
+      scan_input_axes: inputs.map((i) => i.axis),
+      scan_input_directions: inputs.map((i) => (i.reverse ? 1 : 0)),
+      scan_output_axes: outputs.map((o) => o.axis),
+      scan_output_directions: outputs.map((o) => (o.reverse ? 1 : 0)),
+    },
+  );
+}
+
+/**
+ * `g` with every value name prefixed (a body that reads no outer value), and its inputs' and
+ * outputs' dims left to the runtime (fresh symbolic names): a definition traced with symbolic or
+ * broadcast dims declares shapes the builder can check but ORT should not.
+ */
+function prefixNames(g: GraphData, prefix: string): GraphData {
+  const p = (n: string) => (n === "" ? n : prefix + n);
+  let dims = 0;
+  const free = (v: ValueInfoData) => ({
+    ...v,
+    name: p(v.name),
+    shape: v.shape.map(() => `${prefix}dim${dims++}`),
+  });
+  return {
+    ...g,
+    nodes: g.nodes.map((n) => {
+      if (Object.values(n.attributes ?? {}).some((a) => a.kind === "graph")) {
+        throw new TypeError("Cannot nest a Scan in a Scan body");
+      }
+      return { ...n, inputs: n.inputs.map(p), outputs: n.outputs.map(p) };
+    }),
+    initializers: g.initializers.map((t) => ({ ...t, name: p(t.name!) })),
+    inputs: g.inputs.map(free),
+    outputs: g.outputs.map(free),
+  };
 }

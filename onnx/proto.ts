@@ -1,7 +1,7 @@
 /**
  * A minimal protobuf writer for the parts of the ONNX schema (onnx/onnx.proto, IR version 10)
- * that claimbench emits: ModelProto, GraphProto, NodeProto, AttributeProto, TensorProto,
- * ValueInfoProto and FunctionProto.
+ * that claimbench emits: ModelProto, GraphProto (also as a `Scan` body attribute), NodeProto,
+ * AttributeProto, TensorProto, ValueInfoProto and FunctionProto.
  *
  * Why our own: the npm `onnx-proto` package carries the ONNX 1.10 schema and cannot write
  * `FunctionProto.attribute_proto` (field 11), which custom-domain functions need; the subset of
@@ -33,7 +33,8 @@ export type AttrValue =
   | { kind: "string"; value: string }
   | { kind: "floats"; value: readonly number[] }
   | { kind: "ints"; value: readonly number[] }
-  | { kind: "tensor"; value: TensorData };
+  | { kind: "tensor"; value: TensorData }
+  | { kind: "graph"; value: GraphData };
 
 /** A tensor's bytes in little-endian layout, as `TensorProto.raw_data` stores them. */
 export interface TensorData {
@@ -156,7 +157,15 @@ class Writer {
   }
 }
 
-const ATTR_TYPE = { float: 1, int: 2, string: 3, tensor: 4, floats: 6, ints: 7 } as const;
+const ATTR_TYPE = {
+  float: 1,
+  int: 2,
+  string: 3,
+  tensor: 4,
+  graph: 5,
+  floats: 6,
+  ints: 7,
+} as const;
 
 function writeTensor(w: Writer, t: TensorData): void {
   for (const d of t.dims) w.int(1, d);
@@ -179,6 +188,9 @@ function writeAttribute(w: Writer, name: string, a: AttrValue): void {
       break;
     case "tensor":
       w.message(5, (t) => writeTensor(t, a.value));
+      break;
+    case "graph":
+      w.message(6, (g) => writeGraph(g, a.value));
       break;
     case "floats":
       for (const f of a.value) w.float(7, f);
