@@ -18,6 +18,8 @@ const OPS: readonly NativeOp[] = [
   { name: "SumOfSquares", inputs: 1, outputs: 1 },
   { name: "BiasGeluGrad", inputs: 2, outputs: 2 },
   { name: "MatMulTransA", inputs: 2, outputs: 1 },
+  { name: "SelectiveScan", inputs: 5, outputs: 2 },
+  { name: "SelectiveScanGrad", inputs: 6, outputs: 5 },
 ];
 
 Deno.test("the native library registers exactly claimbench's ops, sorted by name, with their arity", async () => {

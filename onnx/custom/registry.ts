@@ -14,6 +14,7 @@ import { LAYER_NORM_GRAD, ROW_LAYER_NORM } from "./layer_norm.ts";
 import { BIAS_RESIDUAL, COLUMN_SUMS, MATMUL_TRANS_A } from "./linear.ts";
 import { MASKED_CROSS_ENTROPY, MASKED_CROSS_ENTROPY_GRAD } from "./loss.ts";
 import { ADAMW, SUM_OF_SQUARES } from "./optim.ts";
+import { SELECTIVE_SCAN, SELECTIVE_SCAN_GRAD } from "./selective_scan.ts";
 
 /** The custom ops, each declared once in its family's file. */
 export const CUSTOM_OPS = [
@@ -32,6 +33,8 @@ export const CUSTOM_OPS = [
   MASKED_CROSS_ENTROPY_GRAD,
   ADAMW,
   SUM_OF_SQUARES,
+  SELECTIVE_SCAN,
+  SELECTIVE_SCAN_GRAD,
 ] as const;
 
 /** The name of a registered custom op. */
