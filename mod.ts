@@ -31,15 +31,20 @@ export {
   reduceSum,
   reshape,
   reshapeTo,
+  scan,
+  type ScanInput,
+  type ScanOutput,
+  type ScanStep,
   shapeOf,
   slice,
   softmax,
+  softplus,
   sub,
   transpose,
   where,
 } from "./onnx/ops.ts";
 /** Composed layers. */
-export { conv1d, crossEntropy, embedding, layerNorm, linear } from "./onnx/nn.ts";
+export { conv1d, crossEntropy, embedding, layerNorm, linear, silu } from "./onnx/nn.ts";
 /** Attention: causal multi-head self-attention, rotary tables, additive position biases. */
 export { applyRope, causalSelfAttention, headBias, ropeTables } from "./onnx/attention.ts";
 export { alibiBias, alibiSlopes, causalBias, hardAlibiBias } from "./onnx/attention_bias.ts";
@@ -113,6 +118,15 @@ export {
   SUM_OF_SQUARES,
   sumOfSquares,
 } from "./onnx/custom/optim.ts";
+/** Mamba's selective scan (selective and time-invariant B, C) and its gradient. */
+export {
+  SELECTIVE_SCAN,
+  SELECTIVE_SCAN_GRAD,
+  selectiveScan,
+  selectiveScanGrad,
+  selectiveScanNode,
+  type SelectiveScanOptions,
+} from "./onnx/custom/selective_scan.ts";
 /** Reverse-mode autodiff over recorded graphs. */
 export { gradients } from "./onnx/autodiff.ts";
 /** The gradient table. */
@@ -196,6 +210,7 @@ export {
   selectiveCopyExample,
   selectiveCopyValidationSet,
 } from "./fixtures/selective_copy.ts";
+export { s4CopyingBatch, type S4CopyingOptions } from "./fixtures/s4_copying.ts";
 export {
   copyEvalBatch,
   copyTrainBatch,
@@ -218,6 +233,14 @@ export {
   transformerParams,
   transformerParamShapes,
 } from "./models/transformer.ts";
+export {
+  type MambaConfig,
+  mambaLogits,
+  mambaParamCount,
+  mambaParams,
+  mambaStateBits,
+  type SsmLayer,
+} from "./models/mamba.ts";
 export {
   type HashCopyConfig,
   hashCopyModel,
