@@ -1,5 +1,6 @@
 import { assert, assertEquals } from "@std/assert";
 import { buildCudaOps } from "./build.ts";
+import { openCudaScan } from "./cuda_ops.ts";
 
 /**
  * `-ClaimbenchCudaDeviceCount()` on a machine without a usable GPU: cudaErrorStubLibrary (34,
@@ -33,6 +34,24 @@ Deno.test("buildCudaOps builds a loadable CUDA library where nvcc exists, and gi
     const count = lib.symbols.ClaimbenchCudaDeviceCount();
     assert(Number.isInteger(count), `device count ${count}`);
     assert(count >= 0 || NO_GPU_ERRORS.includes(-count), `unexpected CUDA error ${-count}`);
+  } finally {
+    lib.close();
+  }
+});
+
+Deno.test("the CUDA selective scan refuses a bad shape before touching the device", async () => {
+  const library = await buildCudaOps();
+  if (library === null) return; // no nvcc: nothing built (the test above checks that)
+  const lib = openCudaScan(library);
+  try {
+    const f = new Float32Array(64);
+    const ok = BigInt64Array.of(2n, 1n, 4n, 8n); // [B, 1, N, L] for B 2, N 4, L 8
+    const bad = BigInt64Array.of(3n, 1n, 4n, 8n); // batch 3 broadcasts to neither 1 nor 2
+    const run = (b: BigInt64Array) =>
+      lib.symbols.ClaimbenchSelectiveScanHost(f, f, f, f, b, f, ok, 2n, 3n, 8n, 4n, f, f);
+    assertEquals(run(bad), -1000);
+    const good = run(ok); // runs where there is a GPU, else a CUDA error
+    assert(good === 0 || NO_GPU_ERRORS.includes(-good), `good shape: ${good}`);
   } finally {
     lib.close();
   }
