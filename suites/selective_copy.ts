@@ -188,8 +188,9 @@ export const CONFIGS: Record<SuiteProfile, SelectiveCopyConfig> = {
     seeds: 3,
     validation: 2000,
     evalEvery: 250,
-    // The claim's bound (CLAIMS.md S3), in both profiles: the full budget misses it (3.9% and
-    // 3.2% in the last full run), and that is reported, not hidden under a looser bound.
+    // The claim's bound (CLAIMS.md S3), in both profiles: the full budget sits at it (the
+    // 12-layer arm 2.93% on calibration seeds, inside its bounds), and that is reported, not
+    // hidden under a looser bound.
     solveThreshold: 0.03,
     failThreshold: 0.2,
   },
@@ -283,14 +284,13 @@ export const CONFIGS: Record<SuiteProfile, SelectiveCopyConfig> = {
 
 /**
  * The pilots on calibration seeds, frozen: re-run with `deno task reproduce --profile quick
- * --suite selective-copy --seed 1000`.
+ * --suite selective-copy --seed 1000` (and `--profile full`).
  */
 export const PILOTS: Partial<Record<Profile, Pilot>> = {
   quick: {
     seeds: [1000, 1001, 1002],
     decided: "Budget (2,500 steps at lr 2e-3, 32 channels) and thresholds (solve ≤ 3%, fail ≥ " +
-      "20%) kept: every check passes on the calibration seeds, the gate included. The full " +
-      "profile has not been piloted on calibration seeds (its 3 × 4 arms take 20 minutes).",
+      "20%) kept: every check passes on the calibration seeds, the gate included.",
     checks: {
       "S3-gate": { measured: 0.530667, perSeed: [0.530667, 0.5315, 0.528333], actual: "pass" },
       "S3-4L-d1": { measured: 0.336333, perSeed: [0.338833, 0.3355, 0.336333], actual: "pass" },
@@ -301,6 +301,25 @@ export const PILOTS: Partial<Record<Profile, Pilot>> = {
       },
       "S3-4L-d1231": { measured: 0.0105, perSeed: [0.006, 0.0156667, 0.0105], actual: "pass" },
       "S3-4L-d2": { measured: 0.530667, perSeed: [0.530667, 0.5315, 0.528333], actual: "pass" },
+    },
+  },
+  full: {
+    seeds: [1000, 1001, 1002],
+    decided: "Budget (1,800 steps × 64 at lr 2e-3, the seed's 64 channels; 20 minutes for 3 " +
+      "seeds × 4 arms) and thresholds (solve ≤ 3%, the claim's bound; fail ≥ 20%) kept. On the " +
+      "calibration seeds the dilated arm solves (1.86%), the failing arms fail and the gate " +
+      "holds, but the 12-layer arm's median, 2.93%, sits inside its 95% bounds (2.74–3.13%): " +
+      "S3-12L-d1 is pre-registered inconclusive, the claim partially reproduced at this budget.",
+    checks: {
+      "S3-gate": { measured: 0.66805, perSeed: [0.68745, 0.65655, 0.66805], actual: "pass" },
+      "S3-6L-d1": { measured: 0.54315, perSeed: [0.54315, 0.50215, 0.6209], actual: "pass" },
+      "S3-12L-d1": {
+        measured: 0.0293,
+        perSeed: [0.01305, 0.03895, 0.0293],
+        actual: "inconclusive",
+      },
+      "S3-6L-d123451": { measured: 0.01855, perSeed: [0.01855, 0.0191, 0.0118], actual: "pass" },
+      "S3-6L-d2": { measured: 0.66805, perSeed: [0.68745, 0.65655, 0.66805], actual: "pass" },
     },
   },
 };
@@ -707,10 +726,10 @@ function paramsCheck(c: SelectiveCopyConfig, solveA: Arm, solveB: Arm): CheckRes
 const THRESHOLD_REASON = "Thresholds: fail ≥ 20% mask error (the seed's failing arms sit near " +
   "47%; f(R) bounds the unreachable share) and solve ≤ 3%, CLAIMS.md S3's bound, in both " +
   "profiles. The full profile trains 3 seeds × 4 arms × 1,800 steps (115k examples, against " +
-  "the seed's 1M) to fit 20 minutes on 2 cores; its solving arms ended near 4% in the pilot and " +
-  "3.2–3.9% in the last full run, so a full-profile fail of a 'solves' check means the claim " +
-  "is only partially reproduced at this budget (the dilated arm does beat the receptive-field " +
-  "bound, and its error is the 12-layer arm's), not that it is refuted.";
+  "the seed's 1M) to fit 20 minutes on 2 cores; on the calibration seeds its solving arms " +
+  "ended at 2.93% (12 layers, inside its bounds) and 1.86% (dilated), so a full-profile fail " +
+  "or inconclusive of a 'solves' check means the claim is only partially reproduced at this " +
+  "budget, not that it is refuted.";
 
 function buildFigures(
   c: SelectiveCopyConfig,
