@@ -8,6 +8,7 @@ import { selectiveCopy } from "./selective_copy.ts";
 import { copyLengthExponent } from "./copy_length_exponent.ts";
 import { copyLengthGeneralisation } from "./copy_length_generalisation.ts";
 import { ngramHashingProbe } from "./ngram_hashing_probe.ts";
+import { selectiveCopyingSsm } from "./selective_copying_ssm.ts";
 
 /** Every suite `deno task reproduce` can run. */
 export const SUITES: readonly Suite[] = [
@@ -15,4 +16,5 @@ export const SUITES: readonly Suite[] = [
   copyLengthExponent,
   copyLengthGeneralisation,
   ngramHashingProbe,
+  selectiveCopyingSsm,
 ];
