@@ -242,6 +242,13 @@ export {
   type SsmLayer,
 } from "./models/mamba.ts";
 export {
+  type LstmConfig,
+  lstmLogits,
+  lstmParamCount,
+  lstmParams,
+  lstmStateBits,
+} from "./models/lstm.ts";
+export {
   type HashCopyConfig,
   hashCopyModel,
   hashCopyPredict,
