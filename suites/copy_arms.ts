@@ -5,8 +5,9 @@
  * which loads the same cache entries); not a suite itself.
  *
  * Each arm is one entry of {@linkcode ARMS}: a sequence model (parameters + logits). The
- * transformer arms are parameter-matched (no position parameters); state-space arms join as
- * entries when the SelectiveScan op lands.
+ * transformer arms are parameter-matched (no position parameters); the state-space arms' models
+ * are fixed here ({@linkcode GSSM_MAMBA}, {@linkcode GSSM_LSTM}) and join as entries when a suite
+ * trains them.
  * @module
  */
 import { copyTrainBatch, copyVocab } from "../fixtures/copy_task.ts";
@@ -20,6 +21,8 @@ import {
   transformerParams,
   transformerParamShapes,
 } from "../models/transformer.ts";
+import { type LstmConfig, lstmStateBits } from "../models/lstm.ts";
+import { type MambaConfig, mambaStateBits } from "../models/mamba.ts";
 import type { Value } from "../onnx/graph.ts";
 import { crossEntropy } from "../onnx/nn.ts";
 import { argMax } from "../onnx/ops.ts";
@@ -57,6 +60,29 @@ export interface CopyArm {
 
 /** The alphabet of the paper's code: 26 letters (vocabulary 30 with BOS, COPY, EOS, PAD). */
 export const ALPHABET = 26;
+
+/**
+ * docs/claims.md §1.4's GSSM-Mamba: d_model 64, expand 2, d_state 16, d_conv 4, dt_rank 4, 3
+ * layers (3 × 32,768 parameters, T-HA's ≈ 98k).
+ */
+export const GSSM_MAMBA: MambaConfig = {
+  vocab: copyVocab(ALPHABET).size,
+  dModel: 64,
+  layers: 3,
+  layer: "mamba",
+  dState: 16,
+};
+
+/** docs/claims.md §1.4's GSSM-LSTM: 1 layer, hidden 112 (101,248 parameters + embedding). */
+export const GSSM_LSTM: LstmConfig = { vocab: copyVocab(ALPHABET).size, hidden: 112, layers: 1 };
+
+/** The recurrent state of each GSSM arm in bits (float32), what Cor 2.8's L_crit counts. */
+export function gssmStateBits(): { model: string; bits: number }[] {
+  return [
+    { model: "Mamba 3 layers, d 64, expand 2, N 16 (fp32)", bits: mambaStateBits(GSSM_MAMBA) },
+    { model: "LSTM h 112 (fp32)", bits: lstmStateBits(GSSM_LSTM) },
+  ];
+}
 
 function transformerArm(id: string, label: string, cfg: TransformerConfig): CopyArm {
   return {

@@ -1,5 +1,16 @@
 import { assert, assertEquals, assertThrows } from "@std/assert";
-import { armBudget, ARMS, COPY_TRAINING, copyArm, rowCopied } from "./copy_arms.ts";
+import {
+  armBudget,
+  ARMS,
+  COPY_TRAINING,
+  copyArm,
+  GSSM_LSTM,
+  GSSM_MAMBA,
+  gssmStateBits,
+  rowCopied,
+} from "./copy_arms.ts";
+import { lstmParamCount } from "../models/lstm.ts";
+import { mambaParamCount } from "../models/mamba.ts";
 
 Deno.test("the transformer arms are parameter-matched within 15% (CLAIMS.md §1.4)", () => {
   const primary = ARMS[0].paramCount;
@@ -50,4 +61,15 @@ Deno.test("a row counts as copied when every masked position is predicted right"
   // Predictions of a chunk: row 1 of the rows is row 0 of the chunk.
   assertEquals(rowCopied(pred.subarray(3), rows, 1, 3, 0), false);
   assertEquals(rowCopied(pred, rows, 1, 3, 0), true);
+});
+
+Deno.test("the GSSM arms match the Hard-ALiBi arm's size within 15%, and their state bits", () => {
+  const primary = ARMS[0].paramCount;
+  for (
+    const [id, n] of [["mamba", mambaParamCount(GSSM_MAMBA)], ["lstm", lstmParamCount(GSSM_LSTM)]]
+  ) {
+    assert(Math.abs((n as number) / primary - 1) <= 0.15, `${id}: ${n} vs ${primary}`);
+  }
+  // Mamba: 3 layers × (128·16 scan + 3·128 conv) floats; LSTM: h and c of 112.
+  assertEquals(gssmStateBits().map((s) => s.bits), [233_472, 7_168]);
 });

@@ -19,6 +19,7 @@ import { dataSeed, deriveSeed } from "../fixtures/seeds.ts";
 import { hashCopyPredict, hashCopyReference } from "../models/hash_copy_transformer.ts";
 import { runGssmCopy, storePrefixGssm } from "../models/store_prefix_gssm.ts";
 import type { CheckResult, FigureData } from "../reports/schema.ts";
+import { gssmStateBits } from "./copy_arms.ts";
 import { type EvalContext, Phases } from "./harness.ts";
 import {
   binomialTestPValue,
@@ -105,11 +106,14 @@ export const COPY_LENGTH_EXPONENT_CONFIGS = {
   },
 } as const satisfies Record<SuiteProfile, CopyLengthExponentConfig>;
 
-/** Planning facts of CLAIMS.md J3: state bits of the models the project trains. */
-export const STATE_BITS = [
-  { model: "Mamba 3 layers, d 64, expand 2, N 16 (fp32)", bits: 233_472, stated: 49_700 },
-  { model: "LSTM h 112 (fp32)", bits: 7_168, stated: 1_525 },
-] as const;
+/**
+ * The state bits of the GSSM arms the project trains (`suites/copy_arms.ts`, from the models'
+ * own `…StateBits`), beside the L_crit CLAIMS.md J3 states for them.
+ */
+export const STATE_BITS: readonly { model: string; bits: number; stated: number }[] = (() => {
+  const stated = [49_700, 1_525];
+  return gssmStateBits().map((s, i) => ({ ...s, stated: stated[i] }));
+})();
 
 // ---------------------------------------------------------------------------------------------
 // Scoring teacher-forced rows `$ x | x` (fixtures/copy_strings.ts)
