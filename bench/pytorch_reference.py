@@ -8,6 +8,12 @@ user would, timed on the same machine.
   cnn          bench/train_step_bench.ts: 6 dilated Conv1d layers (kernel 9, 64 channels,
                dilations 1,2,3,4,5,1) + GELU + residual, tied byte embedding, 237,952 parameters,
                batch 64 x 52, cross-entropy, AdamW (weight decay 0.01).
+  mamba        bench/mamba_step_bench.ts: the selective-copying-ssm suite's Mamba arm, 2 Mamba
+               blocks (d_model 32, expand 2, d_state 16, d_conv 4, dt_rank 2) with pre-LayerNorm
+               residuals, a final LayerNorm and a tied head, vocab 10, batch 32 x 80, cross-entropy
+               on the last 8 positions, Adam (no weight decay), clipping at norm 1. The scan is the
+               plain sequential loop over L of selective_scan_ref, what a PyTorch user writes
+               (over unbound slices: see selective_scan).
 
 Random tokens stand in for the copy and selective-copy batches: a step's work does not depend on
 the values. Timing is per step after 20 warm-up steps; the result line gives the mean, median
@@ -89,9 +95,66 @@ class DilatedCnn(nn.Module):
         return x.transpose(1, 2) @ self.embed.weight.t()  # [B, L, vocab]
 
 
+def selective_scan(u, delta, A, B, C, D, z, delta_bias):
+    """The sequential selective scan: u, delta, z [B, D, L]; A [D, N]; B, C [B, N, L]."""
+    delta = F.softplus(delta + delta_bias[None, :, None])
+    decay = torch.exp(delta.unsqueeze(-1) * A[None, :, None, :])  # [B, D, L, N]
+    drive = (delta * u).unsqueeze(-1) * B.transpose(1, 2).unsqueeze(1)  # [B, D, L, N]
+    x = u.new_zeros(u.shape[0], u.shape[1], A.shape[1])
+    ys = []
+    # unbind, not decay[:, :, i] as selective_scan_ref indexes: each indexed slice's backward
+    # fills a whole [B, D, L, N] gradient, which made the step ~10 s here instead of ~0.1 s.
+    for a, b, c in zip(decay.unbind(2), drive.unbind(2), C.unbind(2)):
+        x = a * x + b
+        ys.append((x * c[:, None, :]).sum(-1))
+    y = torch.stack(ys, dim=2) + u * D[None, :, None]
+    return y * F.silu(z)
+
+
+class MambaBlock(nn.Module):
+    def __init__(self, d=32, expand=2, n=16, d_conv=4, dt_rank=2):
+        super().__init__()
+        inner = expand * d
+        self.n, self.dt_rank = n, dt_rank
+        self.in_proj = nn.Linear(d, 2 * inner, bias=False)
+        self.conv = nn.Conv1d(inner, inner, d_conv, groups=inner, padding=d_conv - 1)
+        self.x_proj = nn.Linear(inner, dt_rank + 2 * n, bias=False)
+        self.dt_proj = nn.Linear(dt_rank, inner)
+        self.A_log = nn.Parameter(torch.log(torch.arange(1, n + 1).float()).repeat(inner, 1))
+        self.D = nn.Parameter(torch.ones(inner))
+        self.out_proj = nn.Linear(inner, d, bias=False)
+
+    def forward(self, h):
+        L = h.shape[1]
+        x, z = self.in_proj(h).chunk(2, dim=-1)
+        x = F.silu(self.conv(x.transpose(1, 2))[..., :L])  # [B, inner, L]
+        dt, B, C = self.x_proj(x.transpose(1, 2)).split([self.dt_rank, self.n, self.n], dim=-1)
+        delta = (dt @ self.dt_proj.weight.t()).transpose(1, 2)
+        y = selective_scan(
+            x, delta, -torch.exp(self.A_log), B.transpose(1, 2), C.transpose(1, 2), self.D,
+            z.transpose(1, 2), self.dt_proj.bias,
+        )
+        return self.out_proj(y.transpose(1, 2))
+
+
+class MambaLm(nn.Module):
+    def __init__(self, vocab=10, d=32, layers=2):
+        super().__init__()
+        self.embed = nn.Embedding(vocab, d)
+        self.norms = nn.ModuleList(nn.LayerNorm(d) for _ in range(layers))
+        self.blocks = nn.ModuleList(MambaBlock(d) for _ in range(layers))
+        self.norm = nn.LayerNorm(d)
+
+    def forward(self, ids):
+        x = self.embed(ids)
+        for norm, block in zip(self.norms, self.blocks):
+            x = x + block(norm(x))
+        return self.norm(x) @ self.embed.weight.t()
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", choices=["transformer", "cnn"], default="transformer")
+    parser.add_argument("--model", choices=["transformer", "cnn", "mamba"], default="transformer")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--steps", type=int, default=200)
     args = parser.parse_args()
@@ -102,6 +165,12 @@ def main():
         B, T, V, weight_decay = 32, 96, 30, 0.1
         model = Transformer(T=T)
         mask = (torch.rand(B, T) < 0.5).float().view(-1)  # loss on the answer only
+    elif args.model == "mamba":
+        B, T, V, weight_decay = 32, 80, 10, 0.0
+        model = MambaLm()
+        mask = torch.zeros(B, T)
+        mask[:, -8:] = 1  # the 8 answer tokens
+        mask = mask.view(-1)
     else:
         B, T, V, weight_decay = 64, 52, 256, 0.01
         model = DilatedCnn()
