@@ -26,8 +26,9 @@ const ENGINES: readonly [string, Engine][] = [
 
 /**
  * SS1's tolerance for float32 against float64, |got − want| ≤ ATOL + RTOL·|want|: CLAIMS.md's
- * proposed 1e-5/1e-5, met with room at every shape below (the worst errors measured were
- * ≤ 2e-6); the repo's CUDA tolerance (6e-4/2e-3) is the floor it must never exceed.
+ * proposed 1e-5/1e-5, met at every shape below on both engines (measured worst |got − want| /
+ * (1 + |want|): 7.2e-6, at L 1024 with 2 groups); the repo's CUDA tolerance (6e-4/2e-3) is the
+ * floor it must never exceed.
  */
 const RTOL = 1e-5;
 const ATOL = 1e-5;
