@@ -27,6 +27,7 @@ import {
 import { embedding } from "../onnx/nn.ts";
 import {
   drawParams,
+  paramCount,
   type ParamLayout,
   type ParamShape,
   paramShapes,
@@ -95,7 +96,7 @@ export function lstmParamShapes(c: LstmConfig): ParamShape[] {
 
 /** The number of parameters: V·h + layers·(8h² + 8h) (the head is tied to the embedding). */
 export function lstmParamCount(c: LstmConfig): number {
-  return lstmLayout(c).reduce((n, p) => n + p.shape.reduce((a, b) => a * b, 1), 0);
+  return paramCount(lstmLayout(c));
 }
 
 /** The recurrent state in bits (float32): h and c of every layer. */

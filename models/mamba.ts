@@ -25,6 +25,7 @@ import { causalDepthwiseConv1d, embedding, layerNorm, linear, silu } from "../on
 import { selectiveScan } from "../onnx/custom/selective_scan.ts";
 import {
   drawParams,
+  paramCount,
   type ParamLayout,
   type ParamShape,
   paramShapes,
@@ -193,7 +194,7 @@ export function mambaParamShapes(c: MambaConfig): ParamShape[] {
 
 /** The number of parameters (the head is tied to the embedding). */
 export function mambaParamCount(c: MambaConfig): number {
-  return mambaLayout(c).reduce((n, p) => n + p.shape.reduce((a, b) => a * b, 1), 0);
+  return paramCount(mambaLayout(c));
 }
 
 /**

@@ -7,7 +7,7 @@
  * `grad_norm`, and the next `next.p`, `next.m`, `next.v` in the same layout.
  * @module
  */
-import { type DType, Graph, type Value } from "./graph.ts";
+import { type DType, Graph, numel, type Value } from "./graph.ts";
 import { gradients } from "./autodiff.ts";
 import { add, concat, div, min, mul, pow, reshape, split, sqrt, sub } from "./ops.ts";
 import { adamW, sumOfSquares } from "./custom/optim.ts";
@@ -42,6 +42,11 @@ export interface ParamLayout extends ParamShape {
 /** Initial parameters of a layout, drawn from `prng` in layout order. */
 export function drawParams(layout: readonly ParamLayout[], prng: RandomSource): ParamSpec[] {
   return layout.map(({ name, shape, decay, draw }) => ({ name, shape, decay, init: draw(prng) }));
+}
+
+/** The number of parameters of a layout (or of any list of shapes). */
+export function paramCount(layout: readonly ParamShape[]): number {
+  return layout.reduce((n, p) => n + numel(p.shape), 0);
 }
 
 /** Names and shapes of a layout, without drawing initial values. */
