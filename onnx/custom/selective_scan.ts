@@ -61,6 +61,9 @@ const SCAN_TRACE: readonly (readonly Dim[])[] = [
 ];
 
 /** What the definitions share: B and C over the length, Δ·u, and the zero state. */
+type ScanOperands = ReturnType<typeof scanOperands>;
+
+/** B and C over the length, Δ·u and the zero state, for {@linkcode forwardScan}. */
 function scanOperands(U: Value, Delta: Value, A: Value, B: Value, C: Value) {
   const g = U.graph;
   const overLength = concat([g.ints([1, 1, 1]), shapeOf(U, { start: 2 })], 0); // [1, 1, 1, L]
@@ -76,34 +79,35 @@ function scanOperands(U: Value, Delta: Value, A: Value, B: Value, C: Value) {
 }
 
 /**
- * The forward scan: x ← exp(Δ_l·A) ⊙ x + (Δ_l·u_l)·B_l, y_l = Σ_n x·C_l. Returns y [B, D, L],
- * the last state [B, D, N] and, when `keepStates`, every state before its step [B, D, N, L].
+ * The forward scan x ← exp(Δ_l·A) ⊙ x + (Δ_l·u_l)·B_l. `"outputs"`: y_l = Σ_n x·C_l [B, D, L] and
+ * the last state [B, D, N]; `"states"`: every state before its step [B, D, N, L], all the
+ * gradient needs of it.
  */
 function forwardScan(
-  U: Value,
   Delta: Value,
   A: Value,
-  B: Value,
-  C: Value,
-  keepStates: boolean,
-): { y: Value; last: Value; before?: Value } {
-  const { b, c, du, zero } = scanOperands(U, Delta, A, B, C);
-  const [last, , y, before] = scan(
+  { b, c, du, zero }: ScanOperands,
+  keep: "outputs" | "states",
+): Value[] {
+  const states = keep === "states";
+  const [last, , stacked] = scan(
     [zero, A],
-    [{ value: Delta, axis: 2 }, { value: du, axis: 2 }, { value: b, axis: 3 }, {
-      value: c,
-      axis: 3,
-    }],
-    keepStates ? [{ axis: 2 }, { axis: 3 }] : [{ axis: 2 }],
+    [
+      { value: Delta, axis: 2 },
+      { value: du, axis: 2 },
+      { value: b, axis: 3 },
+      ...(states ? [] : [{ value: c, axis: 3 }]),
+    ],
+    [{ axis: states ? 3 : 2 }],
     "L",
     ([x, a], [dl, dul, bl, cl]) => {
       const decay = exp(mul(unsqueeze(dl, [2]), a)); // [B, D, N]
       const next = add(mul(decay, x), mul(unsqueeze(dul, [2]), bl));
-      const y = reduceSum(mul(next, cl), [2]); // [B, D]
-      return { states: [next, identity(a)], outputs: keepStates ? [y, x] : [y] };
+      const out = states ? x : reduceSum(mul(next, cl), [2]); // [B, D, N] or [B, D]
+      return { states: [next, identity(a)], outputs: [out] };
     },
   );
-  return { y, last, before };
+  return states ? [stacked] : [stacked, last];
 }
 
 /** `full` summed over the dims where `like` is 1 (kept), giving like's run-time shape. */
@@ -114,12 +118,13 @@ function sumToShapeOf(full: Value, like: Value): Value {
 
 /** The reverse scan and the gradients it gives (see {@linkcode SELECTIVE_SCAN_GRAD}). */
 function backwardScan(dY: Value, U: Value, Delta: Value, A: Value, B: Value, C: Value): Value[] {
-  const { before } = forwardScan(U, Delta, A, B, C, true);
-  const { b, c, du, zero } = scanOperands(U, Delta, A, B, C);
+  const operands = scanOperands(U, Delta, A, B, C);
+  const { b, c, du, zero } = operands;
+  const [before] = forwardScan(Delta, A, operands, "states");
   const delta4 = unsqueeze(Delta, [2]); // [B, D, 1, L]
   const a4 = unsqueeze(A, [2]); // [D, N, 1]
   const decay = exp(mul(delta4, a4)); // [B, D, N, L]
-  const after = add(mul(decay, before!), mul(unsqueeze(du, [2]), b)); // the states x_l
+  const after = add(mul(decay, before), mul(unsqueeze(du, [2]), b)); // the states x_l
   const dy4 = unsqueeze(dY, [2]); // [B, D, 1, L]
   // g_l = dy_l·C_l + exp(Δ_{l+1}A) ⊙ g_{l+1}, carried as h = exp(Δ_l A) ⊙ g_l.
   const [, adjoint] = scan(
@@ -137,7 +142,7 @@ function backwardScan(dY: Value, U: Value, Delta: Value, A: Value, B: Value, C: 
     },
   ); // [B, D, N, L]
   const gb = reduceSum(mul(adjoint, b), [2]); // [B, D, L]
-  const dDecay = mul(mul(adjoint, before!), decay); // ∂/∂(Δ_l A) of the step [B, D, N, L]
+  const dDecay = mul(mul(adjoint, before), decay); // ∂/∂(Δ_l A) of the step [B, D, N, L]
   return [
     mul(Delta, gb),
     add(mul(U, gb), reduceSum(mul(dDecay, a4), [2])),
@@ -272,8 +277,7 @@ export function selectiveScanNode(
     traceInputs(SELECTIVE_SCAN, inputs, SCAN_TRACE),
     SELECTIVE_SCAN.outputs,
     ([U, Delta, A, B, C]) => {
-      const { y, last } = forwardScan(U, Delta, A, B, C, false);
-      return [y, last];
+      return forwardScan(Delta, A, scanOperands(U, Delta, A, B, C), "outputs");
     },
   );
   const [y, last] = emitCustomOp(SELECTIVE_SCAN, definition, inputs, [
