@@ -3,6 +3,8 @@
  *
  *   reproduce [--suite ID ...] [--profile quick|full] [--seed N] [--threads N] [--out DIR]
  *             [--engine portable|native] [--fresh] [--debug]
+ *
+ * Without `--engine`, each suite runs on the engine its profile's pilot ran on.
  *   list
  *
  * Exit codes: 0 when every check's verdict matches its expectation, 1 when one differs, 2 for
@@ -68,10 +70,11 @@ Options of reproduce:
                   --seed 1000 re-runs the pilots that set budgets and thresholds
   --threads N     ONNX Runtime threads, 1 to the number of cores (default: all, here ${defaultThreads()})
   --out DIR       output folder (default: out); created and test-written before any work
-  --engine E      portable | native (default: portable). portable runs claimbench's custom
-                  ops as their ONNX definitions; native as C++ kernels, built with g++ into
-                  .cache/native: faster training, but different rounding, so trained models
-                  and results differ, and the thresholds were calibrated on portable (README).
+  --engine E      portable | native (default: each suite's profile runs on the engine its
+                  pilot was calibrated on; portable where it has no pilot). portable runs
+                  claimbench's custom ops as their ONNX definitions; native as C++ kernels,
+                  built with g++ into .cache/native: faster training, but different rounding,
+                  so trained models and results differ from the pilot's engine's (README).
   --fresh         retrain instead of using cached trained models
   --debug         when the run breaks, print the stack too
   -h, --help      this text
@@ -88,8 +91,11 @@ export interface ReproduceOptions {
   seed: number;
   threads: number;
   out: string;
-  /** Which kernels run claimbench's custom ops (`--engine`). */
-  engine: EngineKind;
+  /**
+   * Which kernels run claimbench's custom ops (`--engine`); null: each suite's profile runs on
+   * its pilot's engine ({@linkcode suiteEngine}).
+   */
+  engine: EngineKind | null;
   fresh: boolean;
   /** Print the stack when the run breaks (`--debug`). */
   debug: boolean;
@@ -143,8 +149,8 @@ export function parseReproduceArgs(args: readonly string[]): ReproduceOptions {
   if (!PROFILES.includes(profile as Profile)) {
     throw new UsageError(`--profile must be one of ${PROFILES.join(", ")}: got "${profile}"`);
   }
-  const engine = once<string>("engine") ?? "portable";
-  if (!ENGINE_KINDS.includes(engine as EngineKind)) {
+  const engine = once<string>("engine") ?? null;
+  if (engine !== null && !ENGINE_KINDS.includes(engine as EngineKind)) {
     throw new UsageError(`--engine must be one of ${ENGINE_KINDS.join(", ")}: got "${engine}"`);
   }
   const seed = intFlag("seed", once<string>("seed"), 0, 0);
@@ -164,7 +170,7 @@ export function parseReproduceArgs(args: readonly string[]): ReproduceOptions {
     seed,
     threads,
     out,
-    engine: engine as EngineKind,
+    engine: engine as EngineKind | null,
     fresh,
     debug,
   };
@@ -198,15 +204,35 @@ export function versions(engine: EngineInfo): Record<string, string> {
 }
 
 /**
- * Opens the engine of `--engine` (`runner/engine.ts`), once per run; a UsageError naming the
- * cause if the native op library cannot be built.
+ * The engine a suite runs on: `--engine` when given, else the one its profile's pilot was
+ * calibrated on (a pilot's verdicts can depend on rounding, and the GSSM arms' budgets are only
+ * affordable on native kernels), portable for a suite without a pilot.
  */
-export async function startEngine(kind: EngineKind, log: (m: string) => void): Promise<EngineInfo> {
+export function suiteEngine(
+  suite: Pick<Suite, "pilots">,
+  profile: Profile,
+  forced: EngineKind | null,
+): EngineKind {
+  return forced ?? suite.pilots?.[profile]?.engine ?? "portable";
+}
+
+/**
+ * Opens an engine (`runner/engine.ts`), once per run and kind; a UsageError naming the cause if
+ * the native op library cannot be built.
+ */
+export async function startEngine(
+  kind: EngineKind,
+  log: (m: string) => void,
+  why = `--engine ${kind}`,
+): Promise<EngineInfo> {
   let engine: EngineInfo;
   try {
     engine = await openEngine(kind);
   } catch (e) {
-    throw new UsageError(`--engine ${kind} needs the native ops: ${(e as Error).message}`);
+    throw new UsageError(
+      `${why} needs the native ops: ${(e as Error).message}` +
+        (why.startsWith("--engine") ? "" : " (or pass --engine portable)"),
+    );
   }
   log(
     engine.kind === "native"
@@ -268,7 +294,15 @@ function broke(e: unknown, debug: boolean): number {
 export async function reproduce(o: ReproduceOptions): Promise<number> {
   await prepareOut(o.out);
   const log = (m: string) => console.error(m);
-  const engine = await startEngine(o.engine, log);
+  // Every engine the run needs is opened before any work, so a missing g++ stops it at once.
+  const engines = new Map<EngineKind, EngineInfo>();
+  for (const suite of o.suites) {
+    const kind = suiteEngine(suite, o.profile, o.engine);
+    const why = o.engine
+      ? `--engine ${kind}`
+      : `${suite.id}'s ${o.profile} profile (piloted on ${kind})`;
+    if (!engines.has(kind)) engines.set(kind, await startEngine(kind, log, why));
+  }
   if (o.seed >= CALIBRATION_SEED) {
     log(
       `seed ${o.seed} is a calibration seed (≥ ${CALIBRATION_SEED}): this run is a pilot; ` +
@@ -276,7 +310,7 @@ export async function reproduce(o: ReproduceOptions): Promise<number> {
     );
   }
   try {
-    const all = await runSuites(o, engine, log);
+    const all = await runSuites(o, engines, log);
     console.log(verdictTable(all));
     const summary = summarise(all.flatMap((r) => r.checks));
     console.log(`\n${summaryLine(summary)}; report: ${join(o.out, "REPORT.md")}`);
@@ -289,14 +323,25 @@ export async function reproduce(o: ReproduceOptions): Promise<number> {
 /** Runs each suite and writes its results, its figures and the report so far; returns results. */
 async function runSuites(
   o: ReproduceOptions,
-  engine: EngineInfo,
+  engines: ReadonlyMap<EngineKind, EngineInfo>,
   log: (m: string) => void,
 ): Promise<RunResults[]> {
   const all: RunResults[] = [];
   const timings: RunTimings[] = [];
   const trainedThisRun = new Set<string>();
   for (const suite of o.suites) {
-    log(`== ${suite.id} (profile ${o.profile}, seed ${o.seed}, ${o.threads} threads)`);
+    const engine = engines.get(suiteEngine(suite, o.profile, o.engine))!;
+    const piloted = suite.pilots?.[o.profile]?.engine;
+    log(
+      `== ${suite.id} (profile ${o.profile}, seed ${o.seed}, ${o.threads} threads, ` +
+        `${engine.kind} engine)`,
+    );
+    if (piloted && piloted !== engine.kind) {
+      log(
+        `note: ${suite.id}'s ${o.profile} pilot ran on the ${piloted} engine; on ${engine.kind} ` +
+          "the rounding differs, so a verdict near its threshold may differ from the pilot's",
+      );
+    }
     const t0 = performance.now();
     const { results, timing } = await during(`in suite ${suite.id}`, async () => {
       const outcome = await suite.run({

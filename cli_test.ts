@@ -8,6 +8,7 @@ import {
   reproduce,
   type ReproduceOptions,
   startEngine,
+  suiteEngine,
   UsageError,
   versions,
 } from "./cli.ts";
@@ -21,7 +22,7 @@ Deno.test("reproduce options: defaults and repeated --suite", () => {
     0,
     "out",
     false,
-    "portable",
+    null,
     false,
   ]);
   assertEquals(o.suites.length, SUITES.length);
@@ -283,4 +284,13 @@ Deno.test("reproduce: a write that fails breaks the run, naming what it wrote", 
   } finally {
     await Deno.remove(out, { recursive: true });
   }
+});
+
+Deno.test("a suite runs on its profile's pilot engine unless --engine says otherwise", () => {
+  const pilot = { seeds: [1000], engine: "native" as const, decided: "", checks: {} };
+  const suite = { pilots: { full: pilot } };
+  assertEquals(suiteEngine(suite, "full", null), "native");
+  assertEquals(suiteEngine(suite, "quick", null), "portable");
+  assertEquals(suiteEngine({}, "full", null), "portable");
+  assertEquals(suiteEngine(suite, "full", "portable"), "portable");
 });

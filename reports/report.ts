@@ -169,8 +169,10 @@ function overallLine(results: RunResults[]): string {
 
 function suiteLine(r: RunResults): string {
   const s = summarise(r.checks);
-  return `Verdict: ${r.verdict} (${s.matched}/${s.total} checks match their expectation). ` +
-    `Profile ${r.profile}, seed ${r.seed}, ${r.threads} threads.`;
+  const verdict = s.total
+    ? `Verdict: ${r.verdict} (${s.matched}/${s.total} checks match their expectation).`
+    : "No checks at this profile: figures and metrics only (see the figure's caption).";
+  return `${verdict} Profile ${r.profile}, seed ${r.seed}, ${r.threads} threads.`;
 }
 
 function versionsLine(r: RunResults): string {

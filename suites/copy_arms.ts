@@ -10,7 +10,7 @@
  * trains them.
  * @module
  */
-import { copyTrainBatch, copyVocab } from "../fixtures/copy_task.ts";
+import { type CopyBatch, copyEvalBatch, copyTrainBatch, copyVocab } from "../fixtures/copy_task.ts";
 import { Prng, type RandomSource } from "../fixtures/prng.ts";
 import { dataSeed, deriveSeed, initSeed } from "../fixtures/seeds.ts";
 import {
@@ -21,8 +21,22 @@ import {
   transformerParams,
   transformerParamShapes,
 } from "../models/transformer.ts";
-import { type LstmConfig, lstmStateBits } from "../models/lstm.ts";
-import { type MambaConfig, mambaStateBits } from "../models/mamba.ts";
+import {
+  type LstmConfig,
+  lstmLogits,
+  lstmParamCount,
+  lstmParams,
+  lstmParamShapes,
+  lstmStateBits,
+} from "../models/lstm.ts";
+import {
+  type MambaConfig,
+  mambaLogits,
+  mambaParamCount,
+  mambaParams,
+  mambaParamShapes,
+  mambaStateBits,
+} from "../models/mamba.ts";
 import type { Value } from "../onnx/graph.ts";
 import { crossEntropy } from "../onnx/nn.ts";
 import { argMax } from "../onnx/ops.ts";
@@ -48,6 +62,8 @@ const TRAINED_BY = "copy-length-generalisation";
 export interface CopyArm {
   id: string;
   label: string;
+  /** The paper's two families: transformers, and generalised state-space models (GSSMs). */
+  family: "transformer" | "gssm";
   /** Identifies the architecture in cache keys. */
   config: unknown;
   paramCount: number;
@@ -88,6 +104,7 @@ function transformerArm(id: string, label: string, cfg: TransformerConfig): Copy
   return {
     id,
     label,
+    family: "transformer",
     config: cfg,
     paramCount: transformerParamCount(cfg),
     params: (random) => transformerParams(cfg, random),
@@ -106,6 +123,32 @@ const BASE: Omit<TransformerConfig, "position"> = {
   mlp: 256,
   tiedHead: true,
 };
+
+function mambaArm(id: string, label: string, cfg: MambaConfig): CopyArm {
+  return {
+    id,
+    label,
+    family: "gssm",
+    config: cfg,
+    paramCount: mambaParamCount(cfg),
+    params: (random) => mambaParams(cfg, random),
+    paramShapes: mambaParamShapes(cfg),
+    logits: (p, ids) => mambaLogits(cfg, p, ids),
+  };
+}
+
+function lstmArm(id: string, label: string, cfg: LstmConfig): CopyArm {
+  return {
+    id,
+    label,
+    family: "gssm",
+    config: cfg,
+    paramCount: lstmParamCount(cfg),
+    params: (random) => lstmParams(cfg, random),
+    paramShapes: lstmParamShapes(cfg),
+    logits: (p, ids) => lstmLogits(cfg, p, ids),
+  };
+}
 
 /** The arms, in the order figures list them. */
 export const ARMS: readonly CopyArm[] = [
@@ -130,6 +173,8 @@ export const ARMS: readonly CopyArm[] = [
   // GPT-NeoX rotates 25% of each head's dims; of our 8-dim heads that leaves 2 dims, a single
   // frequency, with which the pilot did not learn to copy at all. We rotate every dim.
   transformerArm("rope", "T RoPE", { ...BASE, position: "rope", ropeFraction: 1 }),
+  mambaArm("mamba", "GSSM Mamba (3 layers)", GSSM_MAMBA),
+  lstmArm("lstm", "GSSM LSTM", GSSM_LSTM),
 ];
 
 /** Steps and peak learning rate of one arm's training. */
@@ -155,6 +200,11 @@ export interface CopyTraining {
   minLrRatio: number;
   optimizer: AdamWConfig;
   seeds: number;
+  /**
+   * The learning curve recorded during training (`copy-data-efficiency` reads it): string
+   * accuracy at the training length on `count` held-out strings after every `every` steps.
+   */
+  learningCurve: { every: number; count: number };
 }
 
 const OPTIMIZER: AdamWConfig = { ...ADAMW_DEFAULTS, weightDecay: 0.1, clipNorm: 1.0 };
@@ -172,8 +222,14 @@ const OPTIMIZER: AdamWConfig = { ...ADAMW_DEFAULTS, weightDecay: 0.1, clipNorm: 
 // - NoPE (4 layers) and ALiBi reach 1.0 in 3,000 steps at 3e-3; beyond L = 20 they copied nothing
 //   after 5,000 steps either (0 at L = 30 on every seed). 3,000 steps keep the full profile within
 //   its 45 minutes on 2 cores.
+// - Mamba and LSTM (the GSSM arms, full profile only): in an exploration on calibration seeds
+//   (native engine, lr 3e-3), Mamba's loss stayed near ln 26 for 500–700 steps before it learned,
+//   and after 3,000 steps seed 1000 was still at 0.044 per answer token; hence 6,000 steps.
+//   A Mamba step takes ≈ 100 ms on the native engine and ≈ 420 ms on the portable one (B 32 ×
+//   96), an LSTM step ≈ 80 ms on either: 3 seeds of both cost ≈ 55 minutes on native kernels,
+//   beyond the quick profile's budget, so quick does not train them.
 const FULL: CopyTraining = {
-  arms: ["hard-alibi", "nope", "alibi", "rope"],
+  arms: ["hard-alibi", "nope", "alibi", "rope", "mamba", "lstm"],
   trainMaxLen: 20,
   context: 96,
   batch: 32,
@@ -185,9 +241,14 @@ const FULL: CopyTraining = {
     nope: { steps: 3000, lr: 3e-3 },
     alibi: { steps: 3000, lr: 3e-3 },
     rope: { steps: 3000, lr: 1e-3 },
+    mamba: { steps: 6000, lr: 3e-3 },
+    lstm: { steps: 6000, lr: 3e-3 },
   },
   optimizer: OPTIMIZER,
   seeds: 3,
+  // Every 100 steps (3,200 rows, ≈ 12,800 strings): E₉₀'s resolution, a small fraction of the
+  // fastest arm's; 256 strings put a 95% half-width of ≈ 0.04 around 0.9.
+  learningCurve: { every: 100, count: 256 },
 };
 
 /** The profiles' training: quick trains the primary arm, with the full profile's three seeds. */
@@ -206,6 +267,7 @@ export const COPY_TRAINING: Record<SuiteProfile, CopyTraining> = {
     armBudgets: {},
     warmupSteps: 1,
     seeds: 1,
+    learningCurve: { every: 1, count: 8 },
   },
 };
 
@@ -237,14 +299,50 @@ function trainKey(c: CopyTraining, budget: TrainBudget) {
     warmupSteps: c.warmupSteps,
     minLrRatio: c.minLrRatio,
     optimizer: c.optimizer,
+    learningCurve: c.learningCurve,
   };
 }
 
-/** A trained copy arm: its parameters, training seconds and logged losses. */
+/** A trained copy arm: its parameters, training seconds, logged losses and learning curve. */
 export interface TrainedCopyArm {
   params: Map<string, Float32Array>;
   seconds: number;
   losses: number[];
+  /** String accuracy at the training length after each `learningCurve.every` steps. */
+  curve: { step: number; accuracy: number }[];
+}
+
+/**
+ * The training batch of `step` for training seed `seed`: every arm of a seed sees the same
+ * batches, so the strings seen by a step are the same for all arms.
+ */
+export function copyArmBatch(c: CopyTraining, seed: number, step: number): CopyBatch {
+  const trainSeed = dataSeed(TRAINED_BY, "train", seed);
+  return copyTrainBatch(new Prng(deriveSeed("batch", trainSeed, step)), {
+    batch: c.batch,
+    context: c.context,
+    minLen: 1,
+    maxLen: c.trainMaxLen,
+    D: ALPHABET,
+  });
+}
+
+/**
+ * Training strings seen through each step: element s − 1 counts the complete (scored) examples
+ * of steps 1..s of seed `seed` (a packed row also holds a truncated, unscored one).
+ */
+export function examplesSeen(c: CopyTraining, seed: number, steps: number): number[] {
+  const eos = copyVocab(ALPHABET).eos;
+  const out: number[] = [];
+  let total = 0;
+  for (let step = 1; step <= steps; step++) {
+    const b = copyArmBatch(c, seed, step);
+    for (let i = 0; i < b.target.length; i++) {
+      if (b.lossMask[i] === 1 && b.target[i] === eos) total++;
+    }
+    out.push(total);
+  }
+  return out;
 }
 
 /** Trains (or loads) one arm on copying strings of length 1..trainMaxLen. */
@@ -256,8 +354,16 @@ export async function trainCopyArm(
 ): Promise<TrainedCopyArm> {
   const budget = armBudget(c, arm.id);
   const params = arm.params(new Prng(initSeed(TRAINED_BY, arm.id, seed)));
-  const trainSeed = dataSeed(TRAINED_BY, "train", seed);
   const shape = [c.batch, c.context];
+  const L = c.trainMaxLen;
+  const context = 2 * L + 2;
+  const heldOut = copyEvalBatch(new Prng(dataSeed(TRAINED_BY, "valid", L)), {
+    count: c.learningCurve.count,
+    length: L,
+    context,
+    D: ALPHABET,
+    scoreEos: true,
+  });
   const trained = await trainCached(ctx, {
     label: `copy ${arm.id} seed ${seed}`,
     key: { suite: TRAINED_BY, arm: arm.config, train: trainKey(c, budget), seed },
@@ -281,24 +387,24 @@ export async function trainCopyArm(
       minLrRatio: c.minLrRatio,
     },
     batch: (step) => {
-      const b = copyTrainBatch(new Prng(deriveSeed("batch", trainSeed, step)), {
-        batch: c.batch,
-        context: c.context,
-        minLen: 1,
-        maxLen: c.trainMaxLen,
-        D: ALPHABET,
-      });
+      const b = copyArmBatch(c, seed, step);
       return {
         input: tensor("int32", b.input, shape),
         target: tensor("int32", b.target, shape),
         mask: tensor("float32", b.lossMask, shape),
       };
     },
+    evalEvery: c.learningCurve.every,
+    evaluate: async (_step, values) => ({
+      accuracy: (await stringAccuracy(ctx, arm, values, heldOut, c.learningCurve.count, context))
+        .accuracy,
+    }),
   });
   return {
     params: stateParams(trained.state),
     seconds: trained.seconds,
     losses: trained.state.losses.map((l) => l.loss),
+    curve: trained.state.evals.map((e) => ({ step: e.step, accuracy: e.metrics.accuracy })),
   };
 }
 

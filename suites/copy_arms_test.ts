@@ -46,7 +46,15 @@ Deno.test("every profile trains known arms, Hard-ALiBi first", () => {
     // A packed training example of the longest string must fit the context.
     assert(2 * c.trainMaxLen + 3 <= c.context + 1);
   }
-  assertThrows(() => copyArm("lstm"), RangeError, "hard-alibi, nope, alibi, rope");
+  assertThrows(() => copyArm("gru"), RangeError, "hard-alibi, nope, alibi, rope, mamba, lstm");
+  assertEquals(ARMS.map((a) => a.family), [
+    "transformer",
+    "transformer",
+    "transformer",
+    "transformer",
+    "gssm",
+    "gssm",
+  ]);
 });
 
 Deno.test("a row counts as copied when every masked position is predicted right", () => {

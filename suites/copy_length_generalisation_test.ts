@@ -19,7 +19,14 @@ Deno.test("at the smoke budget the gate fails and the length checks are inconclu
   assertEquals([gate.actual, gate.matches], ["fail", false]);
   assert(gate.measured !== null && gate.measured < c.gate, `gate measured ${gate.measured}`);
   // …and every check behind it is inconclusive, naming the arms that did not learn.
-  assertEquals(behind.map((b) => b.id), ["J4-HA-2x", "J4-HA-4x", "J4-HA-best"]);
+  assertEquals(behind.map((b) => b.id), [
+    "J4-HA-2x",
+    "J4-HA-4x",
+    "J4-mamba-2x",
+    "J4-lstm-2x",
+    "J4-gap",
+    "J4-HA-best",
+  ]);
   const arms = c.arms.map((id) => `${copyArm(id).label} (${c.steps} steps)`).join(", ");
   const reason =
     `INCONCLUSIVE: ${arms} did not learn to copy strings of the training length on every seed`;
@@ -34,4 +41,7 @@ Deno.test("at the smoke budget the gate fails and the length checks are inconclu
     assertEquals(perSeed.length, c.seeds);
     for (const a of perSeed.flat()) assert(a >= 0 && a <= 1, `accuracy ${a}`);
   }
+  // The gap check bounds a difference of the median seeds' proportions.
+  const gap = behind.find((b) => b.id === "J4-gap")!;
+  assert(gap.margin && gap.margin.lower <= gap.measured! && gap.measured! <= gap.margin.upper);
 });

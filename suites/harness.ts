@@ -359,3 +359,31 @@ export async function smokeRun(
     await Deno.remove(cacheDir, { recursive: true });
   }
 }
+
+/**
+ * The margin of a difference of two medians over seeds of proportions (each on `trials` items
+ * per seed): the first's lower bound minus the second's upper bound and vice versa, each bound
+ * one-sided at 1 − (1 − confidence)/2 of its median seed's count (Bonferroni: both hold with
+ * probability ≥ `confidence`). Needs an odd number of seeds.
+ */
+export function medianGapMargin(
+  a: readonly number[],
+  b: readonly number[],
+  trials: number,
+  confidence = 0.95,
+): Margin {
+  const mid = (v: readonly number[]) => [...v].sort((x, y) => x - y)[(v.length - 1) >> 1];
+  if (a.length % 2 === 0 || b.length % 2 === 0) {
+    throw new RangeError("Cannot bound a gap of medians over an even number of seeds");
+  }
+  const each = 1 - (1 - confidence) / 2;
+  const [ka, kb] = [Math.round(mid(a) * trials), Math.round(mid(b) * trials)];
+  const ia = wilsonInterval(ka, trials, 2 * each - 1);
+  const ib = wilsonInterval(kb, trials, 2 * each - 1);
+  return {
+    lower: round6(ia.lower - ib.upper),
+    upper: round6(ia.upper - ib.lower),
+    confidence,
+    basis: `the median seeds, ${ka} and ${kb} of ${trials} each (Bonferroni)`,
+  };
+}

@@ -7,6 +7,7 @@ import type { Suite } from "./suite.ts";
 import { selectiveCopy } from "./selective_copy.ts";
 import { copyLengthExponent } from "./copy_length_exponent.ts";
 import { copyLengthGeneralisation } from "./copy_length_generalisation.ts";
+import { copyDataEfficiency } from "./copy_data_efficiency.ts";
 import { ngramHashingProbe } from "./ngram_hashing_probe.ts";
 import { selectiveCopyingSsm } from "./selective_copying_ssm.ts";
 
@@ -15,6 +16,7 @@ export const SUITES: readonly Suite[] = [
   selectiveCopy,
   copyLengthExponent,
   copyLengthGeneralisation,
+  copyDataEfficiency,
   ngramHashingProbe,
   selectiveCopyingSsm,
 ];

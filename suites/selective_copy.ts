@@ -289,6 +289,7 @@ export const CONFIGS: Record<SuiteProfile, SelectiveCopyConfig> = {
 export const PILOTS: Partial<Record<Profile, Pilot>> = {
   quick: {
     seeds: [1000, 1001, 1002],
+    engine: "portable",
     decided: "Budget (2,500 steps at lr 2e-3, 32 channels) and thresholds (solve ≤ 3%, fail ≥ " +
       "20%) kept: every check passes on the calibration seeds, the gate included.",
     checks: {
@@ -305,6 +306,7 @@ export const PILOTS: Partial<Record<Profile, Pilot>> = {
   },
   full: {
     seeds: [1000, 1001, 1002],
+    engine: "portable",
     decided: "Budget (1,800 steps × 64 at lr 2e-3, the seed's 64 channels; 20 minutes for 3 " +
       "seeds × 4 arms) and thresholds (solve ≤ 3%, the claim's bound; fail ≥ 20%) kept. On the " +
       "calibration seeds the dilated arm solves (1.86%), the failing arms fail and the gate " +

@@ -29,19 +29,19 @@ import { crossEntropy } from "../onnx/nn.ts";
 import { argMax } from "../onnx/ops.ts";
 import { ADAMW_DEFAULTS, type AdamWConfig } from "../onnx/optim.ts";
 import { tensor } from "../onnx/runtime.ts";
-import type { CheckResult, FigureData, Margin } from "../reports/schema.ts";
+import type { CheckResult, FigureData } from "../reports/schema.ts";
 import { trainCached } from "../runner/training.ts";
 import {
   acrossSeeds,
   chunkedEvaluator,
   type EvalContext,
+  medianGapMargin,
   medianSeedMargin,
   Phases,
   type SeedResults,
   trainingSeeds,
   validityGate,
 } from "./harness.ts";
-import { wilsonInterval } from "./stats.ts";
 import {
   calibrationOf,
   type Pilot,
@@ -188,6 +188,7 @@ export const CONFIGS: Record<SuiteProfile, SelectiveCopyingSsmConfig> = {
 export const PILOTS: Partial<Record<Profile, Pilot>> = {
   quick: {
     seeds: [1000, 1001, 1002],
+    engine: "portable",
     decided: "Task (L 32, M 4), budget (1,000 steps of 32 at a constant lr 3e-3, 230 s for 3 " +
       "seeds × 2 arms) and docs/claims.md M1's thresholds (solves ≥ 0.90, does not solve ≤ " +
       "0.50, gap ≥ 0.40) kept: every check passes on the calibration seeds, by its bound.",
@@ -200,6 +201,7 @@ export const PILOTS: Partial<Record<Profile, Pilot>> = {
   },
   full: {
     seeds: [1000, 1001, 1002],
+    engine: "portable",
     decided: "docs/claims.md M1's task (L 64, M 8) at 3,000 steps of 32 and lr 3e-3, the most " +
       "3 seeds × 3 arms allow in ≈ 45 minutes on 2 cores (portable engine), and M1's thresholds " +
       "kept. On the calibration seeds the S6 arm reaches 0.761 (fails ≥ 0.9), the Mamba block " +
@@ -329,34 +331,6 @@ async function trainArm(
     curve: trained.state.evals.map((e) => ({ step: e.step, accuracy: e.metrics.accuracy })),
     cached: trained.cached,
     seconds: trained.seconds,
-  };
-}
-
-/**
- * The margin of a difference of two medians over seeds of proportions (each on `trials` items
- * per seed): the first's lower bound minus the second's upper bound and vice versa, each bound
- * one-sided at 1 − (1 − confidence)/2 of its median seed's count (Bonferroni: both hold with
- * probability ≥ `confidence`). Needs an odd number of seeds.
- */
-export function medianGapMargin(
-  a: readonly number[],
-  b: readonly number[],
-  trials: number,
-  confidence = 0.95,
-): Margin {
-  const mid = (v: readonly number[]) => [...v].sort((x, y) => x - y)[(v.length - 1) >> 1];
-  if (a.length % 2 === 0 || b.length % 2 === 0) {
-    throw new RangeError("Cannot bound a gap of medians over an even number of seeds");
-  }
-  const each = 1 - (1 - confidence) / 2;
-  const [ka, kb] = [Math.round(mid(a) * trials), Math.round(mid(b) * trials)];
-  const ia = wilsonInterval(ka, trials, 2 * each - 1);
-  const ib = wilsonInterval(kb, trials, 2 * each - 1);
-  return {
-    lower: round6(ia.lower - ib.upper),
-    upper: round6(ia.upper - ib.lower),
-    confidence,
-    basis: `the median seeds, ${ka} and ${kb} of ${trials} each (Bonferroni)`,
   };
 }
 

@@ -2,7 +2,8 @@ import { assert, assertAlmostEquals, assertEquals, assertThrows } from "@std/ass
 import { mambaParamCount } from "../models/mamba.ts";
 import { openEngine } from "../runner/engine.ts";
 import { smokeRun } from "./harness.ts";
-import { CONFIGS, medianGapMargin, PILOTS, selectiveCopyingSsm } from "./selective_copying_ssm.ts";
+import { medianGapMargin } from "./harness.ts";
+import { CONFIGS, PILOTS, selectiveCopyingSsm } from "./selective_copying_ssm.ts";
 
 Deno.test("every profile trains an S6 and an LTI arm of equal size within 15%", () => {
   for (const c of Object.values(CONFIGS)) {

@@ -5,6 +5,7 @@
  * @module
  */
 import type { Calibration, CheckResult, FigureData, Margin, Verdict } from "../reports/schema.ts";
+import type { EngineKind } from "../runner/engine.ts";
 import type { TrainContext } from "../runner/training.ts";
 
 /** Run profile: `full` reproduces the claim at the documented budget, `quick` is CI's. */
@@ -77,6 +78,11 @@ export function isPilotRun(ctx: Pick<SuiteContext, "seed">): boolean {
 export interface Pilot {
   /** Calibration seeds (each ≥ {@linkcode CALIBRATION_SEED}). */
   seeds: number[];
+  /**
+   * The engine the pilot trained on; runs of its profile use it unless `--engine` says
+   * otherwise (rounding moves verdicts near a threshold).
+   */
+  engine: EngineKind;
   /** What the pilot decided (budget, recipe, threshold) and what else it tried. */
   decided: string;
   /** Per check id: the pilot's measurement, per-seed values and verdict. */
@@ -194,7 +200,10 @@ export function check(spec: CheckSpec): CheckResult {
     matches: actual === expected,
     detail,
   };
-  if (expected !== spec.expected) result.claimed = spec.expected;
+  // A derived expectation (no pilot: an exact argument says the claim fails) names the claim
+  // itself in `claimed`; a pilot's departs from the claim in `spec.expected`.
+  if (spec.claimed !== undefined && spec.claimed !== expected) result.claimed = spec.claimed;
+  else if (expected !== spec.expected) result.claimed = spec.expected;
   if (spec.margin) result.margin = spec.margin;
   if (spec.seeds) result.seeds = spec.seeds;
   if (spec.perSeed) result.perSeed = spec.perSeed;

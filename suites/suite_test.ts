@@ -60,6 +60,7 @@ Deno.test("medianSeedMargin pools the two middle seeds of an even count", () => 
 Deno.test("a verdict run reports its profile's pilot; a pilot run and a smoke run report none", () => {
   const pilot: Pilot = {
     seeds: [1000, 1001, 1002],
+    engine: "portable",
     decided: "kept the budget",
     checks: { J: { measured: 0.6, perSeed: [0.5, 0.6, 0.7], actual: "inconclusive" } },
   };
