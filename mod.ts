@@ -118,6 +118,18 @@ export {
   SUM_OF_SQUARES,
   sumOfSquares,
 } from "./onnx/custom/optim.ts";
+/**
+ * Metric-tensor attention (nlp-metaformer's README variant, causal by default): one projection
+ * per head, a packed symmetric metric, values = the same projection; and its gradient.
+ */
+export {
+  METRIC_ATTENTION,
+  METRIC_ATTENTION_GRAD,
+  metricAttention,
+  metricAttentionGrad,
+  type MetricAttentionOptions,
+  packedMetricIndex,
+} from "./onnx/custom/metric_attention.ts";
 /** Mamba's selective scan (selective and time-invariant B, C) and its gradient. */
 export {
   SELECTIVE_SCAN,
@@ -217,6 +229,13 @@ export {
   copyVocab,
   duplicateNgramEvalBatch,
 } from "./fixtures/copy_task.ts";
+export {
+  CHAR_ALPHABET,
+  charCorpus,
+  charIds,
+  charText,
+  corpusBatch,
+} from "./fixtures/char_corpus.ts";
 /** Models. */
 export {
   type DilatedCnnConfig,
@@ -227,6 +246,7 @@ export {
   receptiveField,
 } from "./models/dilated_cnn.ts";
 export {
+  type AttentionKind,
   type TransformerConfig,
   transformerLogits,
   transformerParamCount,

@@ -10,13 +10,34 @@
  *   forward's memory-traffic floor (u, Δ, y [B, D, L] and B, C [B, N, L], float32) at the
  *   device's bandwidth, which it asks for with `--bandwidth GBps` (default 3350: H100 SXM).
  *
+ * And for `native/cuda/metric_attention.cu`:
+ *
+ * - runs MetricAttention and MetricAttentionGrad through the host entry points (B 2, H 2; T 1 to
+ *   257, K 3 to 64, causal and unmasked) against the float64 reference
+ *   (`onnx/custom/metric_attention_reference.ts`): Y within 1e-5 + 1e-5·|want|, dP and dM
+ *   within 1e-5 of each one's largest term (the CPU kernels' tolerance);
+ * - times both, causal, at the bench's shapes (B 32, H 4, T 96 and 512, K 16) against the op's
+ *   memory-traffic floor: the forward reads P and M and the [T, T] mask and writes Y; the
+ *   gradient reads dY, P, M and the mask and writes dP and dM (float32).
+ *
  * Exit codes: 0 every check passed, 1 a check failed, 2 no GPU (nothing ran) or no nvcc.
  * @module
  */
 import { parseArgs } from "@std/cli";
 import { Prng } from "../fixtures/prng.ts";
 import { buildCudaOps } from "../native/build.ts";
-import { type CudaScanLibrary, openCudaScan } from "../native/cuda_ops.ts";
+import {
+  type CudaMetricAttentionLibrary,
+  type CudaScanLibrary,
+  openCudaMetricAttention,
+  openCudaScan,
+} from "../native/cuda_ops.ts";
+import { causalBias } from "../onnx/attention_bias.ts";
+import {
+  metricAttentionGradReference,
+  metricAttentionReference,
+  type MetricDims,
+} from "../onnx/custom/metric_attention_reference.ts";
 import {
   type ScanReferenceInputs,
   selectiveScanGradReference,
@@ -106,6 +127,105 @@ function conformance(
   return { forward, gradient };
 }
 
+/**
+ * One MetricAttention case through `lib`'s host entry points against the float64 reference;
+ * returns the worst excess over the tolerance (≤ 0 passes) of Y, and of dP and dM. Any library
+ * with those entry points will do (the CUDA one, or a host emulation of it).
+ */
+export function metricConformance(
+  lib: CudaMetricAttentionLibrary,
+  dims: MetricDims,
+  causal: boolean,
+  seed: number,
+): { forward: number; gradient: number } {
+  const p = new Prng(seed);
+  const { batch: B, heads: H, length: T, dim: K } = dims;
+  const n = B * H * T * K;
+  const L = (K * (K + 1)) / 2;
+  const f32 = (count: number, scale: number) =>
+    Float32Array.from({ length: count }, () => scale * p.normal());
+  const P = f32(n, 1);
+  const M = f32(H * L, 0.3);
+  const dy = f32(n, 1);
+  const bias = causal ? causalBias(T) : new Float32Array(T * T);
+  const scale = Math.fround(1 / Math.sqrt(K));
+  const big = [B, H, T, K].map(BigInt) as [bigint, bigint, bigint, bigint];
+  const y = new Float32Array(n);
+  let rc = lib.symbols.ClaimbenchMetricAttentionHost(P, M, bias, scale, ...big, y);
+  if (rc !== 0) throw new Error(`ClaimbenchMetricAttentionHost returned ${rc}`);
+  const opts = { causal, scale };
+  const want = metricAttentionReference(P, M, dims, opts);
+  let forward = -Infinity;
+  y.forEach((v, i) => {
+    forward = Math.max(forward, Math.abs(v - want[i]) - 1e-5 * (1 + Math.abs(want[i])));
+  });
+  const dp = new Float32Array(n);
+  const dm = new Float32Array(H * L);
+  rc = lib.symbols.ClaimbenchMetricAttentionGradHost(dy, P, M, bias, scale, ...big, dp, dm);
+  if (rc !== 0) throw new Error(`ClaimbenchMetricAttentionGradHost returned ${rc}`);
+  const g = metricAttentionGradReference(dy, P, M, dims, opts);
+  let gradient = -Infinity;
+  for (const [got, w] of [[dp, g.dp], [dm, g.dm]] as const) {
+    const largest = Math.max(1, ...Array.from(w, Math.abs));
+    got.forEach((v, i) => (gradient = Math.max(gradient, Math.abs(v - w[i]) - 1e-5 * largest)));
+  }
+  return { forward, gradient };
+}
+
+/** MetricAttention's conformance cases and timings; returns the number of failed checks. */
+function checkMetricAttention(lib: CudaMetricAttentionLibrary, bandwidth: number): number {
+  let failed = 0;
+  const shapes = [[1, 16], [7, 3], [37, 16], [96, 33], [257, 64]];
+  for (const [T, K] of shapes) {
+    for (const causal of [true, false]) {
+      const dims = { batch: 2, heads: 2, length: T, dim: K };
+      const r = metricConformance(lib, dims, causal, 1000 * T + K);
+      const ok = r.forward <= 0 && r.gradient <= 0;
+      if (!ok) failed++;
+      console.log(
+        `${ok ? "ok  " : "FAIL"} MetricAttention T ${T} K ${K} ${
+          causal ? "causal" : "unmasked"
+        }: ` +
+          `excess over tolerance forward ${r.forward.toExponential(2)}, gradient ` +
+          `${r.gradient.toExponential(2)} (≤ 0 passes)`,
+      );
+    }
+  }
+  const [B, H, K] = [32, 4, 16];
+  const L = (K * (K + 1)) / 2;
+  for (const T of [96, 512]) {
+    const n = B * H * T * K;
+    for (const backward of [0, 1]) {
+      const bytes = 4 * (backward ? 3 * n + 2 * H * L + T * T : 2 * n + H * L + T * T);
+      const floor = bytes / (bandwidth * 1e9) * 1e3;
+      const ms = new Float64Array(1);
+      const rc = lib.symbols.ClaimbenchMetricAttentionTime(
+        BigInt(B),
+        BigInt(H),
+        BigInt(T),
+        BigInt(K),
+        1,
+        backward,
+        50,
+        ms,
+      );
+      if (rc !== 0) {
+        failed++;
+        console.log(
+          `FAIL timing MetricAttention T ${T}: ClaimbenchMetricAttentionTime returned ${rc}`,
+        );
+        continue;
+      }
+      console.log(
+        `time MetricAttention${backward ? "Grad" : "    "} [${B},${H},${T},${K}] causal: ` +
+          `${ms[0].toFixed(4)} ms; traffic floor ${floor.toFixed(4)} ms at ${bandwidth} GB/s ` +
+          `(${(ms[0] / floor).toFixed(1)}× the floor)`,
+      );
+    }
+  }
+  return failed;
+}
+
 if (import.meta.main) {
   const args = parseArgs(Deno.args, { string: ["bandwidth"], default: { bandwidth: "3350" } });
   const bandwidth = Number(args.bandwidth);
@@ -169,6 +289,9 @@ if (import.meta.main) {
     }
   }
   lib.close();
+  const metric = openCudaMetricAttention(path);
+  failed += checkMetricAttention(metric, bandwidth);
+  metric.close();
   console.log(failed ? `${failed} CUDA checks failed` : "every CUDA check passed");
   Deno.exit(failed ? 1 : 0);
 }

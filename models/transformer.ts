@@ -15,6 +15,15 @@
  * - `hard-alibi`: head h sees only the last `hardAlibiWindows[h]` positions, null = NoPE head
  *   (T_hard_alibi; the code masks heads 0..k−1 with windows 1..k, see {@linkcode hardAlibiWindows}).
  *
+ * Attention by `attention` (default `standard`): `metric` replaces a layer's attention with the
+ * metric-tensor attention of nlp-metaformer (CLAIMS.md §3.1, the README variant with a causal
+ * mask; `onnx/custom/metric_attention.ts`): one projection p = x·W_p + b_p per head, scores
+ * p M pᵀ/√hs with a symmetric metric M per head (stored packed), values = the same p, then the
+ * output projection; the rest of the block is unchanged. The metric starts as the identity, so
+ * an untrained metric head is a tied-key head (q = k = p); it takes no weight decay, which
+ * would pull it towards 0 rather than towards a plain dot product. The op takes only the causal
+ * mask, so `metric` goes with `nope` or `learned` positions.
+ *
  * Deviations from the HF GPT-NeoX the paper trains: sequential (not parallel) residual, as in
  * GPT-2/nanoGPT; plain q·k in T_nope/T_hard_alibi (the code's `cat(q, q_pass)` counts 75% of the
  * dims twice, CLAIMS.md §1.2). Initialisation as GPT-2: weights N(0, 0.02), residual projections
@@ -29,7 +38,7 @@ import type { RandomSource } from "../fixtures/prng.ts";
 import { staticShape, type Value } from "../onnx/graph.ts";
 import { add, matMul, reshape, slice, transpose } from "../onnx/ops.ts";
 import { rowLayerNorm } from "../onnx/custom/layer_norm.ts";
-import { embedding, linearGelu, linearResidual } from "../onnx/nn.ts";
+import { embedding, linear, linearGelu, linearResidual } from "../onnx/nn.ts";
 import {
   drawParams,
   type ParamLayout,
@@ -44,9 +53,13 @@ import {
   ropeTables,
 } from "../onnx/attention.ts";
 import { alibiBias, alibiSlopes, causalBias, hardAlibiBias } from "../onnx/attention_bias.ts";
+import { metricAttention, packedMetricIndex } from "../onnx/custom/metric_attention.ts";
 
 /** How a transformer knows where a token is. */
 export type PositionKind = "nope" | "learned" | "rope" | "alibi" | "hard-alibi";
+
+/** A layer's attention: query-key-value heads, or metric-tensor heads (see the module doc). */
+export type AttentionKind = "standard" | "metric";
 
 /** Shape of a transformer. */
 export interface TransformerConfig {
@@ -65,6 +78,8 @@ export interface TransformerConfig {
   hardAlibiWindows?: readonly (number | null)[];
   /** Head weights = embedding table (transposed); else a separate [dModel, vocab] matrix. */
   tiedHead: boolean;
+  /** Every layer's attention (default `standard`). */
+  attention?: AttentionKind;
 }
 
 const KEYS: readonly string[] = [
@@ -78,8 +93,12 @@ const KEYS: readonly string[] = [
   "ropeFraction",
   "hardAlibiWindows",
   "tiedHead",
+  "attention",
 ];
 const POSITIONS: readonly PositionKind[] = ["nope", "learned", "rope", "alibi", "hard-alibi"];
+const ATTENTIONS: readonly AttentionKind[] = ["standard", "metric"];
+/** The positions the metric op can take: it adds only the causal mask to the scores. */
+const METRIC_POSITIONS: readonly PositionKind[] = ["nope", "learned"];
 
 /** Init scale of every weight matrix and embedding (GPT-2). */
 const INIT_STD = 0.02;
@@ -158,17 +177,27 @@ export function checkTransformerConfig(c: TransformerConfig): void {
     });
   }
   if (typeof c.tiedHead !== "boolean") fail("tiedHead must be a boolean", c.tiedHead);
+  const attention = c.attention ?? "standard";
+  if (!ATTENTIONS.includes(attention)) fail(`attention must be one of ${ATTENTIONS}`, attention);
+  if (attention === "metric" && !METRIC_POSITIONS.includes(c.position)) {
+    fail(`position must be one of ${METRIC_POSITIONS} under metric attention`, c.position);
+  }
 }
 
 /**
- * Parameter count: V·C [+ maxLen·C learned] + L·(4C² + 2C·M + 9C + M) + 2C [+ C·V untied]; per
- * block: QKV 3C² + 3C, output C² + C, MLP 2C·M + M + C, two LayerNorms 4C.
+ * Parameter count: V·C [+ maxLen·C learned] + L·(attention + 2C·M + 5C + M) + 2C [+ C·V untied];
+ * per block: MLP 2C·M + M + C, two LayerNorms 4C, and the attention: standard QKV 3C² + 3C and
+ * output C² + C; metric P C² + C, packed metrics H·hs(hs+1)/2 and output C² + C.
  */
 export function transformerParamCount(c: TransformerConfig): number {
   checkTransformerConfig(c);
   const C = c.dModel;
   const M = mlpWidth(c);
-  const block = 4 * C * C + 2 * C * M + 9 * C + M;
+  const hs = C / c.heads;
+  const attention = c.attention === "metric"
+    ? 2 * C * C + 2 * C + (c.heads * hs * (hs + 1)) / 2
+    : 4 * C * C + 4 * C;
+  const block = attention + 2 * C * M + 5 * C + M;
   const positions = c.position === "learned" ? c.maxLen! * C : 0;
   const head = c.tiedHead ? 0 : C * c.vocab;
   return c.vocab * C + positions + c.layers * block + 2 * C + head;
@@ -200,8 +229,20 @@ function transformerLayout(c: TransformerConfig): ParamLayout[] {
   for (let l = 0; l < c.layers; l++) {
     vector(`h${l}.ln1.g`, C, 1);
     vector(`h${l}.ln1.b`, C, 0);
-    matrix(`h${l}.attn.qkv.w`, C, 3 * C);
-    vector(`h${l}.attn.qkv.b`, 3 * C, 0);
+    if (c.attention === "metric") {
+      matrix(`h${l}.attn.p.w`, C, C);
+      vector(`h${l}.attn.p.b`, C, 0);
+      const identity = identityMetric(c.heads, C / c.heads);
+      layout.push({
+        name: `h${l}.attn.m`,
+        shape: [c.heads, identity.length / c.heads],
+        decay: false,
+        draw: () => identity.slice(),
+      });
+    } else {
+      matrix(`h${l}.attn.qkv.w`, C, 3 * C);
+      vector(`h${l}.attn.qkv.b`, 3 * C, 0);
+    }
     matrix(`h${l}.attn.proj.w`, C, C, residualStd);
     vector(`h${l}.attn.proj.b`, C, 0);
     vector(`h${l}.ln2.g`, C, 1);
@@ -215,6 +256,15 @@ function transformerLayout(c: TransformerConfig): ParamLayout[] {
   vector("lnf.b", C, 0);
   if (!c.tiedHead) matrix("head.w", C, c.vocab);
   return layout;
+}
+
+/** H identity metrics of hs dims, packed as the op reads them: [H, hs(hs+1)/2] row-major. */
+function identityMetric(heads: number, hs: number): Float32Array {
+  const index = packedMetricIndex(hs);
+  const L = (hs * (hs + 1)) / 2;
+  const m = new Float32Array(heads * L);
+  for (let h = 0; h < heads; h++) for (let k = 0; k < hs; k++) m[h * L + index[k * hs + k]] = 1;
+  return m;
 }
 
 /** Initial parameters, drawn from `prng` in a fixed order (see `transformerLayout`). */
@@ -251,17 +301,44 @@ function attentionOptions(c: TransformerConfig, g: Value["graph"], T: number): A
   }
 }
 
+/** x + metric attention of a [B, T, C]: p = a·W_p + b_p per head, MetricAttention, projection. */
+function metricSelfAttention(
+  p: Record<string, Value>,
+  h: string,
+  a: Value,
+  heads: number,
+  x: Value,
+): Value {
+  const [B, T, C] = staticShape(a, "apply metric attention");
+  const hs = C / heads;
+  const proj = linear(a, p[`${h}.attn.p.w`], p[`${h}.attn.p.b`]); // [B, T, C]
+  const ph = transpose(reshape(proj, [B, T, heads, hs]), [0, 2, 1, 3]); // [B, H, T, hs]
+  const y = metricAttention(ph, p[`${h}.attn.m`], { causal: true }); // [B, H, T, hs]
+  const merged = reshape(transpose(y, [0, 2, 1, 3]), [B, T, C]); // [B, T, C]
+  return linearResidual(x, merged, p[`${h}.attn.proj.w`], p[`${h}.attn.proj.b`]);
+}
+
 /** One pre-LayerNorm block of layer `l`: x + attn(LN(x)), then + MLP(LN(·)); x [B, T, C]. */
-function block(p: Record<string, Value>, l: number, x: Value, opts: AttentionOptions): Value {
+function block(
+  c: TransformerConfig,
+  p: Record<string, Value>,
+  l: number,
+  x: Value,
+  opts: AttentionOptions | undefined,
+): Value {
   const h = `h${l}`;
   const a = rowLayerNorm(x, p[`${h}.ln1.g`], p[`${h}.ln1.b`]); // [B, T, C]
-  const attn = {
-    qkvW: p[`${h}.attn.qkv.w`],
-    qkvB: p[`${h}.attn.qkv.b`],
-    projW: p[`${h}.attn.proj.w`],
-    projB: p[`${h}.attn.proj.b`],
-  };
-  x = causalSelfAttention(a, attn, opts, x); // x + attn(a): [B, T, C]
+  if (c.attention === "metric") {
+    x = metricSelfAttention(p, h, a, c.heads, x); // x + attn(a): [B, T, C]
+  } else {
+    const attn = {
+      qkvW: p[`${h}.attn.qkv.w`],
+      qkvB: p[`${h}.attn.qkv.b`],
+      projW: p[`${h}.attn.proj.w`],
+      projB: p[`${h}.attn.proj.b`],
+    };
+    x = causalSelfAttention(a, attn, opts!, x); // x + attn(a): [B, T, C]
+  }
   const m = rowLayerNorm(x, p[`${h}.ln2.g`], p[`${h}.ln2.b`]); // [B, T, C]
   const hidden = linearGelu(m, p[`${h}.mlp.fc.w`], p[`${h}.mlp.fc.b`]); // [B, T, M]
   return linearResidual(x, hidden, p[`${h}.mlp.proj.w`], p[`${h}.mlp.proj.b`]); // [B, T, C]
@@ -285,8 +362,9 @@ export function transformerLogits(
     }
     x = add(x, slice(p.wpe, [0], [T], [0])); // [B, T, C] + [T, C]
   }
-  const opts = attentionOptions(c, ids.graph, T);
-  for (let l = 0; l < c.layers; l++) x = block(p, l, x, opts);
+  // Metric heads take the causal mask inside their op: no bias constant for them.
+  const opts = c.attention === "metric" ? undefined : attentionOptions(c, ids.graph, T);
+  for (let l = 0; l < c.layers; l++) x = block(c, p, l, x, opts);
   const f = reshape(rowLayerNorm(x, p["lnf.g"], p["lnf.b"]), [B * T, C]); // [B·T, C]
   const w = c.tiedHead ? transpose(p.wte) : p["head.w"]; // [C, V]
   return reshape(matMul(f, w), [B, T, c.vocab]); // [B, T, V]

@@ -146,11 +146,24 @@ function reference(c: TransformerConfig, params: readonly ParamSpec[], ids: numb
   for (let l = 0; l < c.layers; l++) {
     const n = `h${l}`;
     const a = x.map((r) => layerNormRef(r, get(`${n}.ln1.g`), get(`${n}.ln1.b`)));
-    const qkv = affine(a, get(`${n}.attn.qkv.w`), 3 * C, get(`${n}.attn.qkv.b`));
+    // Metric heads (CLAIMS.md §3.1): q = p, k = p·A with A the head's dense symmetric metric, v = p.
+    const metric = c.attention === "metric";
+    const qkv = metric
+      ? affine(a, get(`${n}.attn.p.w`), C, get(`${n}.attn.p.b`))
+      : affine(a, get(`${n}.attn.qkv.w`), 3 * C, get(`${n}.attn.qkv.b`));
     const y = x.map(() => new Array(C).fill(0));
     for (let h = 0; h < H; h++) {
-      const head = (t: number, part: number) =>
-        qkv[t].slice(part * C + h * hs, part * C + (h + 1) * hs);
+      const packed = metric ? get(`${n}.attn.m`).subarray(h * hs * (hs + 1) / 2) : undefined;
+      const dense = (i: number, j: number) => {
+        const [lo, hi] = i <= j ? [i, j] : [j, i];
+        return packed![lo * hs - (lo * (lo - 1)) / 2 + (hi - lo)];
+      };
+      const head = (t: number, part: number) => {
+        if (!metric) return qkv[t].slice(part * C + h * hs, part * C + (h + 1) * hs);
+        const pt = qkv[t].slice(h * hs, (h + 1) * hs);
+        if (part !== 1) return pt;
+        return pt.map((_, d) => pt.reduce((acc, v, e) => acc + v * dense(e, d), 0));
+      };
       const q = x.map((_, t) => (c.position === "rope" ? rope(head(t, 0), t) : head(t, 0)));
       const k = x.map((_, t) => (c.position === "rope" ? rope(head(t, 1), t) : head(t, 1)));
       for (let i = 0; i < T; i++) {
@@ -213,9 +226,17 @@ Deno.test("parameter counts follow the formula and the generated parameters", ()
   };
   const nonEmbedding = transformerParamCount({ ...neox, tiedHead: true }) - 50_304 * 1024 - 2048;
   assertEquals(nonEmbedding, 12 * (12 * 1024 ** 2 + 13 * 1024));
-  for (const kind of KINDS) {
+  // Metric attention, CLAIMS.md MT3's worked example (N_d 64, N_n 4, N_k 16): the standard
+  // block's 4C² = 16,384 attention weights become P 4,096 + M 544 + output 4,096 = 8,736, and
+  // the biases 4C = 256 become 2C = 128.
+  assertEquals(
+    transformerParamCount({ ...BENCH, position: "nope", attention: "metric" }),
+    103_936 - (16_384 + 256 - 8_736 - 128) * 2,
+  );
+  for (const kind of [...KINDS, "nope metric", "learned metric"]) {
     for (const tiedHead of [true, false]) {
-      const c = tiny(kind, { tiedHead });
+      const [position, attention] = kind.split(" ") as [PositionKind, "metric" | undefined];
+      const c = tiny(position, { tiedHead, ...(attention ? { attention } : {}) });
       const params = transformerParams(c, new Prng(1));
       assertEquals(params.reduce((n, p) => n + p.init.length, 0), transformerParamCount(c), kind);
     }
@@ -232,6 +253,14 @@ Deno.test("initialisation: N(0, 0.02), residual projections /√(2L), decay on m
   assertEquals(byName.get("h1.ln2.g")!.init.every((v) => v === 1), true);
   assertEquals(byName.get("h1.attn.qkv.b")!.init.every((v) => v === 0), true);
   for (const p of params) assertEquals(p.decay, p.shape.length === 2 && p.name !== "wte", p.name);
+  // Metric heads start as tied-key heads: M = I per head (packed K = 3: m00 m01 m02 m11 m12
+  // m22), and M takes no decay.
+  const metric = transformerParams(tiny("nope", { attention: "metric", dModel: 6 }), new Prng(3));
+  const m = metric.find((p) => p.name === "h1.attn.m")!;
+  assertEquals(m.shape, [2, 6]);
+  assertEquals(Array.from(m.init), [1, 0, 0, 1, 0, 1, 1, 0, 0, 1, 0, 1]);
+  assertEquals(m.decay, false);
+  assertEquals(metric.find((p) => p.name === "h0.attn.p.w")!.decay, true);
 });
 
 Deno.test("config errors name the field and value", () => {
@@ -260,6 +289,16 @@ Deno.test("config errors name the field and value", () => {
     "position must be one of",
   );
   assertThrows(
+    build({ ...BENCH, attention: "linear" as "metric" }),
+    RangeError,
+    'attention must be one of standard,metric: current value is "linear"',
+  );
+  assertThrows(
+    build({ ...BENCH, attention: "metric" }),
+    RangeError,
+    'position must be one of nope,learned under metric attention: current value is "hard-alibi"',
+  );
+  assertThrows(
     build({ ...BENCH, dropout: 0.1 } as TransformerConfig),
     TypeError,
     "dropout is not a config field",
@@ -279,10 +318,16 @@ Deno.test("config errors name the field and value", () => {
   );
 });
 
+/** Tiny metric-attention models, with each position the op allows. */
+const METRIC_MODELS: readonly TransformerConfig[] = [
+  tiny("nope", { attention: "metric" }),
+  tiny("learned", { attention: "metric", heads: 1 }),
+];
+
 Deno.test("logits match a plain float64 reference for every position kind", async () => {
   const [B, T] = [2, 7];
-  for (const kind of KINDS) {
-    const c = tiny(kind);
+  for (const c of [...KINDS.map((kind) => tiny(kind)), ...METRIC_MODELS]) {
+    const kind = `${c.position} ${c.attention ?? "standard"}`;
     const params = randomParams(c, 21);
     const prng = new Prng(22);
     const ids = new Int32Array(B * T).map(() => prng.nextInt(c.vocab));
@@ -326,8 +371,9 @@ async function dependence(c: TransformerConfig, T: number): Promise<boolean[][]>
 
 Deno.test("causality: changing token s never changes the logits before s", async () => {
   const T = 6;
-  for (const kind of KINDS) {
-    const changed = await dependence(tiny(kind), T);
+  for (const c of [...KINDS.map((kind) => tiny(kind)), ...METRIC_MODELS]) {
+    const kind = `${c.position} ${c.attention ?? "standard"}`;
+    const changed = await dependence(c, T);
     for (let s = 0; s < T; s++) {
       for (let t = 0; t < s; t++) assertEquals(changed[s][t], false, `${kind}: ${s} → ${t}`);
       assertEquals(changed[s][s], true, `${kind}: ${s} → ${s}`);
@@ -358,7 +404,11 @@ Deno.test("gradients of a tiny transformer match finite differences (float32)", 
   // wrong rule shows errors of order 1e-1. Covers RoPE + tied head and learned positions + head.
   const [B, T] = [1, 4];
   for (
-    const c of [tiny("rope", { layers: 1, vocab: 7 }), tiny("learned", { layers: 2, vocab: 7 })]
+    const c of [
+      tiny("rope", { layers: 1, vocab: 7 }),
+      tiny("learned", { layers: 2, vocab: 7 }),
+      tiny("learned", { layers: 1, vocab: 7, attention: "metric" }),
+    ]
   ) {
     const params = randomParams(c, 41);
     const prng = new Prng(42);
@@ -372,7 +422,7 @@ Deno.test("gradients of a tiny transformer match finite differences (float32)", 
         return transformerLogits(c, p, xs[0].graph.constant(ids, [B, T], "int32"));
       },
     }, () => prng.nextFloat());
-    assertLess(r.maxError, 5e-3, `${c.position}: ${JSON.stringify(r.worst)}`);
+    assertLess(r.maxError, 5e-3, `${c.position} ${c.attention}: ${JSON.stringify(r.worst)}`);
   }
 });
 

@@ -1,6 +1,6 @@
 import { assert, assertEquals } from "@std/assert";
 import { buildCudaOps } from "./build.ts";
-import { openCudaScan } from "./cuda_ops.ts";
+import { openCudaMetricAttention, openCudaScan } from "./cuda_ops.ts";
 
 /**
  * `-ClaimbenchCudaDeviceCount()` on a machine without a usable GPU: cudaErrorStubLibrary (34,
@@ -51,6 +51,41 @@ Deno.test("the CUDA selective scan refuses a bad shape before touching the devic
       lib.symbols.ClaimbenchSelectiveScanHost(f, f, f, f, b, f, ok, 2n, 3n, 8n, 4n, f, f);
     assertEquals(run(bad), -1000);
     const good = run(ok); // runs where there is a GPU, else a CUDA error
+    assert(good === 0 || NO_GPU_ERRORS.includes(-good), `good shape: ${good}`);
+  } finally {
+    lib.close();
+  }
+});
+
+Deno.test("the CUDA metric attention refuses bad sizes and arguments before touching the device", async () => {
+  const library = await buildCudaOps();
+  if (library === null) return; // no nvcc: nothing built
+  const lib = openCudaMetricAttention(library);
+  try {
+    const f = new Float32Array(64);
+    const forward = (T: bigint, K: bigint) =>
+      lib.symbols.ClaimbenchMetricAttentionHost(f, f, f, 0.5, 1n, 1n, T, K, f);
+    assertEquals(forward(4n, 65n), -1001); // K above 64
+    assertEquals(forward(4n, 0n), -1001);
+    assertEquals(forward(0n, 4n), -1000); // T below 1
+    const grad = lib.symbols.ClaimbenchMetricAttentionGradHost(
+      f,
+      f,
+      f,
+      f,
+      0.5,
+      0n,
+      1n,
+      4n,
+      4n,
+      f,
+      f,
+    );
+    assertEquals(grad, -1000); // B below 1
+    assertEquals(lib.symbols.ClaimbenchMetricAttentionWorkspaceBytes(1n, 1n, 4n, 65n), -1001n);
+    const ms = new Float64Array(1);
+    assertEquals(lib.symbols.ClaimbenchMetricAttentionTime(1n, 1n, 4n, 4n, 1, 0, 0, ms), -1004);
+    const good = forward(4n, 4n); // runs where there is a GPU, else a CUDA error
     assert(good === 0 || NO_GPU_ERRORS.includes(-good), `good shape: ${good}`);
   } finally {
     lib.close();

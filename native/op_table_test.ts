@@ -20,6 +20,8 @@ const OPS: readonly NativeOp[] = [
   { name: "MatMulTransA", inputs: 2, outputs: 1 },
   { name: "SelectiveScan", inputs: 5, outputs: 2 },
   { name: "SelectiveScanGrad", inputs: 6, outputs: 5 },
+  { name: "MetricAttention", inputs: 4, outputs: 1 },
+  { name: "MetricAttentionGrad", inputs: 5, outputs: 2 },
 ];
 
 Deno.test("the native library registers exactly claimbench's ops, sorted by name, with their arity", async () => {

@@ -10,6 +10,7 @@ import { copyLengthGeneralisation } from "./copy_length_generalisation.ts";
 import { copyDataEfficiency } from "./copy_data_efficiency.ts";
 import { ngramHashingProbe } from "./ngram_hashing_probe.ts";
 import { selectiveCopyingSsm } from "./selective_copying_ssm.ts";
+import { metricAttention } from "./metric_attention.ts";
 
 /** Every suite `deno task reproduce` can run. */
 export const SUITES: readonly Suite[] = [
@@ -19,4 +20,5 @@ export const SUITES: readonly Suite[] = [
   copyDataEfficiency,
   ngramHashingProbe,
   selectiveCopyingSsm,
+  metricAttention,
 ];

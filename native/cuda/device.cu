@@ -1,5 +1,5 @@
-// The CUDA half of claimbench's native ops: one .cu file per op family (SelectiveScan and
-// MetricAttention will add theirs), all built by native/build.ts (buildCudaOps) with nvcc into
+// The CUDA half of claimbench's native ops: one .cu file per op family (selective_scan.cu,
+// metric_attention.cu), all built by native/build.ts (buildCudaOps) with nvcc into
 // .cache/native/libclaimbench_cuda.so wherever nvcc exists. This file holds what every family
 // needs first: whether there is a device at all.
 

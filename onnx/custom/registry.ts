@@ -13,6 +13,7 @@ import { BIAS_GELU, BIAS_GELU_GRAD, GELU_GRAD } from "./gelu.ts";
 import { LAYER_NORM_GRAD, ROW_LAYER_NORM } from "./layer_norm.ts";
 import { BIAS_RESIDUAL, COLUMN_SUMS, MATMUL_TRANS_A } from "./linear.ts";
 import { MASKED_CROSS_ENTROPY, MASKED_CROSS_ENTROPY_GRAD } from "./loss.ts";
+import { METRIC_ATTENTION, METRIC_ATTENTION_GRAD } from "./metric_attention.ts";
 import { ADAMW, SUM_OF_SQUARES } from "./optim.ts";
 import { SELECTIVE_SCAN, SELECTIVE_SCAN_GRAD } from "./selective_scan.ts";
 
@@ -35,6 +36,8 @@ export const CUSTOM_OPS = [
   SUM_OF_SQUARES,
   SELECTIVE_SCAN,
   SELECTIVE_SCAN_GRAD,
+  METRIC_ATTENTION,
+  METRIC_ATTENTION_GRAD,
 ] as const;
 
 /** The name of a registered custom op. */
