@@ -236,6 +236,18 @@ export {
   charText,
   corpusBatch,
 } from "./fixtures/char_corpus.ts";
+/** The retrieval tasks of "Repeat After Me": n-gram lookup (J7) and the phone-book analogue (J8). */
+export {
+  ngramLookupBatch,
+  type NgramLookupOptions,
+  ngramLookupString,
+} from "./fixtures/ngram_lookup.ts";
+export {
+  PHONEBOOK_VOCAB,
+  phonebookBatch,
+  type PhonebookOptions,
+  phonebookText,
+} from "./fixtures/phonebook.ts";
 /** Models. */
 export {
   type DilatedCnnConfig,
