@@ -67,6 +67,8 @@ export interface CopyArm {
   /** Identifies the architecture in cache keys. */
   config: unknown;
   paramCount: number;
+  /** Recurrent state in bits (fp32); null for a transformer, whose KV cache grows instead. */
+  stateBits: number | null;
   params(random: RandomSource): ParamSpec[];
   /** Parameter names and shapes (no initial values drawn). */
   paramShapes: ParamShape[];
@@ -107,6 +109,7 @@ function transformerArm(id: string, label: string, cfg: TransformerConfig): Copy
     family: "transformer",
     config: cfg,
     paramCount: transformerParamCount(cfg),
+    stateBits: null,
     params: (random) => transformerParams(cfg, random),
     paramShapes: transformerParamShapes(cfg),
     logits: (p, ids) => transformerLogits(cfg, p, ids),
@@ -131,6 +134,7 @@ function mambaArm(id: string, label: string, cfg: MambaConfig): CopyArm {
     family: "gssm",
     config: cfg,
     paramCount: mambaParamCount(cfg),
+    stateBits: mambaStateBits(cfg),
     params: (random) => mambaParams(cfg, random),
     paramShapes: mambaParamShapes(cfg),
     logits: (p, ids) => mambaLogits(cfg, p, ids),
@@ -144,6 +148,7 @@ function lstmArm(id: string, label: string, cfg: LstmConfig): CopyArm {
     family: "gssm",
     config: cfg,
     paramCount: lstmParamCount(cfg),
+    stateBits: lstmStateBits(cfg),
     params: (random) => lstmParams(cfg, random),
     paramShapes: lstmParamShapes(cfg),
     logits: (p, ids) => lstmLogits(cfg, p, ids),
@@ -346,36 +351,83 @@ export function examplesSeen(c: CopyTraining, seed: number, steps: number): numb
 }
 
 /** Trains (or loads) one arm on copying strings of length 1..trainMaxLen. */
-export async function trainCopyArm(
+export function trainCopyArm(
   ctx: SuiteContext,
   c: CopyTraining,
   arm: CopyArm,
   seed: number,
 ): Promise<TrainedCopyArm> {
   const budget = armBudget(c, arm.id);
-  const params = arm.params(new Prng(initSeed(TRAINED_BY, arm.id, seed)));
-  const shape = [c.batch, c.context];
   const L = c.trainMaxLen;
   const context = 2 * L + 2;
-  const heldOut = copyEvalBatch(new Prng(dataSeed(TRAINED_BY, "valid", L)), {
-    count: c.learningCurve.count,
-    length: L,
-    context,
-    D: ALPHABET,
-    scoreEos: true,
+  return trainArm(ctx, {
+    suite: TRAINED_BY,
+    task: "copy",
+    arm,
+    seed,
+    key: trainKey(c, budget),
+    budget,
+    training: c,
+    rows: (step) => copyArmBatch(c, seed, step),
+    curve: {
+      every: c.learningCurve.every,
+      count: c.learningCurve.count,
+      context,
+      rows: copyEvalBatch(new Prng(dataSeed(TRAINED_BY, "valid", L)), {
+        count: c.learningCurve.count,
+        length: L,
+        context,
+        D: ALPHABET,
+        scoreEos: true,
+      }),
+    },
   });
+}
+
+/** The optimisation settings of an arm's training, besides its budget. */
+export type ArmOptimisation = Pick<
+  CopyTraining,
+  "batch" | "context" | "warmupSteps" | "minLrRatio" | "optimizer"
+>;
+
+/** One arm's training on a task given as scored rows (copying, n-gram lookup, phone books). */
+export interface ArmTrainingJob {
+  /** The suite that names the arm's seeds (`initSeed`) and cache keys. */
+  suite: string;
+  /** Names the task in progress lines and graph names: `<task> <arm> seed <s>`. */
+  task: string;
+  arm: CopyArm;
+  seed: number;
+  /** The task's and training's settings that determine the model, for the cache key. */
+  key: unknown;
+  budget: TrainBudget;
+  training: ArmOptimisation;
+  /** The training rows of `step` ([batch, context] each); the loss counts mask-1 positions. */
+  rows(step: number): ScoredRows;
+  /** Held-out rows ([count, context]) whose string accuracy is recorded every `every` steps. */
+  curve: { every: number; count: number; context: number; rows: ScoredRows };
+}
+
+/**
+ * Trains (or loads) an arm: AdamW with warmup and cosine decay on the masked cross-entropy of
+ * `rows`, recording the held-out string accuracy along the way.
+ */
+export async function trainArm(ctx: SuiteContext, job: ArmTrainingJob): Promise<TrainedCopyArm> {
+  const { arm, budget, training: c, curve } = job;
+  const params = arm.params(new Prng(initSeed(job.suite, arm.id, job.seed)));
+  const shape = [c.batch, c.context];
   const trained = await trainCached(ctx, {
-    label: `copy ${arm.id} seed ${seed}`,
-    key: { suite: TRAINED_BY, arm: arm.config, train: trainKey(c, budget), seed },
+    label: `${job.task} ${arm.id} seed ${job.seed}`,
+    key: { suite: job.suite, arm: arm.config, train: job.key, seed: job.seed },
     spec: {
-      name: `copy-${arm.id}`,
+      name: `${job.task}-${arm.id}`,
       params,
       batch: [
         { name: "input", dtype: "int32", shape },
         { name: "target", dtype: "int32", shape },
         { name: "mask", dtype: "float32", shape },
       ],
-      // Loss on the answer (second copy and EOS) only, as the paper's code masks it.
+      // Loss on the answer only (the mask), as the paper's code masks it.
       loss: (p, b) => crossEntropy(arm.logits(p, b.input), b.target, b.mask),
       optimizer: c.optimizer,
     },
@@ -387,16 +439,16 @@ export async function trainCopyArm(
       minLrRatio: c.minLrRatio,
     },
     batch: (step) => {
-      const b = copyArmBatch(c, seed, step);
+      const b = job.rows(step);
       return {
         input: tensor("int32", b.input, shape),
         target: tensor("int32", b.target, shape),
         mask: tensor("float32", b.lossMask, shape),
       };
     },
-    evalEvery: c.learningCurve.every,
+    evalEvery: curve.every,
     evaluate: async (_step, values) => ({
-      accuracy: (await stringAccuracy(ctx, arm, values, heldOut, c.learningCurve.count, context))
+      accuracy: (await stringAccuracy(ctx, arm, values, curve.rows, curve.count, curve.context))
         .accuracy,
     }),
   });
