@@ -71,7 +71,7 @@ Options of reproduce:
   --threads N     ONNX Runtime threads, 1 to the number of cores (default: all, here ${defaultThreads()})
   --out DIR       output folder (default: out); created and test-written before any work
   --engine E      portable | native (default: each suite's profile runs on the engine its
-                  pilot was calibrated on; portable where it has no pilot). portable runs
+                  pilot was calibrated on; native where it has no pilot). portable runs
                   claimbench's custom ops as their ONNX definitions; native as C++ kernels,
                   built with g++ into .cache/native: faster training, but different rounding,
                   so trained models and results differ from the pilot's engine's (README).
@@ -206,14 +206,15 @@ export function versions(engine: EngineInfo): Record<string, string> {
 /**
  * The engine a suite runs on: `--engine` when given, else the one its profile's pilot was
  * calibrated on (a pilot's verdicts can depend on rounding, and the GSSM arms' budgets are only
- * affordable on native kernels), portable for a suite without a pilot.
+ * affordable on native kernels), native for a profile without a pilot (it reuses the models of
+ * suites piloted there, and trains faster).
  */
 export function suiteEngine(
   suite: Pick<Suite, "pilots">,
   profile: Profile,
   forced: EngineKind | null,
 ): EngineKind {
-  return forced ?? suite.pilots?.[profile]?.engine ?? "portable";
+  return forced ?? suite.pilots?.[profile]?.engine ?? "native";
 }
 
 /**

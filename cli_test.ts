@@ -287,10 +287,10 @@ Deno.test("reproduce: a write that fails breaks the run, naming what it wrote", 
 });
 
 Deno.test("a suite runs on its profile's pilot engine unless --engine says otherwise", () => {
-  const pilot = { seeds: [1000], engine: "native" as const, decided: "", checks: {} };
+  const pilot = { seeds: [1000], engine: "portable" as const, decided: "", checks: {} };
   const suite = { pilots: { full: pilot } };
-  assertEquals(suiteEngine(suite, "full", null), "native");
-  assertEquals(suiteEngine(suite, "quick", null), "portable");
-  assertEquals(suiteEngine({}, "full", null), "portable");
-  assertEquals(suiteEngine(suite, "full", "portable"), "portable");
+  assertEquals(suiteEngine(suite, "full", null), "portable");
+  assertEquals(suiteEngine(suite, "quick", null), "native");
+  assertEquals(suiteEngine({}, "full", null), "native");
+  assertEquals(suiteEngine(suite, "full", "native"), "native");
 });

@@ -44,6 +44,7 @@ import {
 import {
   calibrationOf,
   check,
+  NATIVE_NOTE,
   type Pilot,
   pilotOf,
   type Profile,
@@ -151,17 +152,19 @@ function packedKernels(prng: Prng) {
 export const PILOTS: Partial<Record<Profile, Pilot>> = {
   quick: {
     seeds: [1000, 1001, 1002],
-    engine: "portable",
+    engine: "native",
     decided:
       "Recipe and threshold kept (CLAIMS.md MT6: |Δ| ≤ max(0.05 nats, 3% of the standard loss)). " +
       "Both arms beat the bigram model (2.2999 nats/char; worst median 1.7200), but the metric " +
       "arm is 0.30 nats/char worse on every seed: standard 1.4188, 1.4436, 1.4100; metric 1.7200, " +
       "1.7172, 1.7285 (+0.3012, +0.2737, +0.3185), so MT6 is pre-registered to fail. Explored on " +
       "the same seeds: M drawn N(0, 0.02) instead of the identity gave metric 1.7278, 1.7036, " +
-      "1.7091 (+0.289): the gap is not the initialisation.",
+      "1.7091 (+0.289): the gap is not the initialisation. (These losses are the portable " +
+      "engine's.)" + NATIVE_NOTE + "the figures above; on native the metric arm's median is " +
+      "1.7249 and the gap +0.300 (+0.3008, +0.2812, +0.3185).",
     checks: {
-      "MT6-gate": { measured: 1.71995, perSeed: [1.71995, 1.71724, 1.7285], actual: "pass" },
-      "MT6": { measured: 0.297783, perSeed: [0.301162, 0.273656, 0.31853], actual: "fail" },
+      "MT6-gate": { measured: 1.72488, perSeed: [1.71958, 1.72488, 1.7285], actual: "pass" },
+      "MT6": { measured: 0.300161, perSeed: [0.300805, 0.28115, 0.318529], actual: "fail" },
     },
   },
   full: {

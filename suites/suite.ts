@@ -90,6 +90,14 @@ export interface Pilot {
 }
 
 /**
+ * What a quick profile's pilot says of its second run, on the native engine (the quick profiles'
+ * engine since, for CI's time); the pilot's `decided` ends with the portable run's figures.
+ */
+export const NATIVE_NOTE = " Piloted again on the native engine, which the quick profile has " +
+  "used since (its train steps take less time): the same verdicts, with the figures below; the " +
+  "portable engine's pilot had ";
+
+/**
  * The pilot a run reports beside its verdicts: its profile's, or none when the run is itself a
  * pilot (or a smoke run, which nothing calibrates).
  */
