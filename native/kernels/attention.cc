@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "../include/attention_rows.h"
 #include "../include/ort_abi.h"
 #include "../include/registry.h"
 #include "../include/simd.h"
@@ -45,149 +46,6 @@ namespace {
 // Hard-ALiBi's windowed rows (BandRows) with one query row per lane rather than one key per
 // lane, in the same order per element (see there); SSE2 keeps one row at a time, the reference
 // the tests compare with.
-
-constexpr float kMaskedBias = -1e8f;
-
-// out[d] = Σ_{r = r0..r1} w[r·ws] · rows[r·rs + d] for d in [d0, d0 + NV·W), in registers: two
-// partial sums per lane, over rows r0, r0 + 2, … and r0 + 1, r0 + 3, … (two chains hide the add
-// latency), added at the end.
-template <typename V, int NV, bool Scaled>
-CB_INLINE void CombineRows(const float* w, int64_t ws, const float* rows, int64_t rs, int64_t r0,
-                           int64_t r1, int64_t d0, float scale, float* out) {
-  constexpr int64_t W = sizeof(V) / sizeof(float);
-  V even[NV], odd[NV];
-  #pragma GCC unroll 4
-  for (int u = 0; u < NV; ++u) even[u] = odd[u] = Splat<V>(0.0f);
-  int64_t r = r0;
-  for (; r + 1 <= r1; r += 2) {
-    const V we = Splat<V>(w[r * ws]);
-    const V wo = Splat<V>(w[(r + 1) * ws]);
-    const float* re = rows + r * rs + d0;
-    const float* ro = re + rs;
-    #pragma GCC unroll 4
-    for (int u = 0; u < NV; ++u) {
-      even[u] = even[u] + Load<V>(re + u * W) * we;
-      odd[u] = odd[u] + Load<V>(ro + u * W) * wo;
-    }
-  }
-  if (r == r1) {
-    const V we = Splat<V>(w[r * ws]);
-    #pragma GCC unroll 4
-    for (int u = 0; u < NV; ++u) even[u] = even[u] + Load<V>(rows + r * rs + d0 + u * W) * we;
-  }
-  #pragma GCC unroll 4
-  for (int u = 0; u < NV; ++u) {
-    const V sum = even[u] + odd[u];
-    Store(out + d0 + u * W, Scaled ? sum * Splat<V>(scale) : sum);
-  }
-}
-
-// out[0, hs) = Σ_{r = r0..r1} w[r·ws] · rows[r·rs + ·] (0 when r0 > r1), as CombineRows; then
-// times scale where Scaled (in registers: the same product as scaling the stored sum).
-template <typename V, bool Scaled>
-CB_INLINE void Combine(const float* w, int64_t ws, const float* rows, int64_t rs, int64_t hs,
-                       int64_t r0, int64_t r1, float scale, float* out) {
-  constexpr int64_t W = sizeof(V) / sizeof(float);
-  int64_t d0 = 0;
-  while (d0 + W <= hs) {
-    const int64_t nv = (hs - d0) / W < 4 ? (hs - d0) / W : 4;
-    if (nv == 4) CombineRows<V, 4, Scaled>(w, ws, rows, rs, r0, r1, d0, scale, out);
-    else if (nv == 3) CombineRows<V, 3, Scaled>(w, ws, rows, rs, r0, r1, d0, scale, out);
-    else if (nv == 2) CombineRows<V, 2, Scaled>(w, ws, rows, rs, r0, r1, d0, scale, out);
-    else CombineRows<V, 1, Scaled>(w, ws, rows, rs, r0, r1, d0, scale, out);
-    d0 += nv * W;
-  }
-  // Dims left over from wide vectors (heads of 6 dims, say), 4 at a time.
-  for (; W > 4 && d0 + 4 <= hs; d0 += 4) {
-    CombineRows<V4, 1, Scaled>(w, ws, rows, rs, r0, r1, d0, scale, out);
-  }
-  for (; d0 < hs; ++d0) {  // the same partial sums, one lane
-    float even = 0.0f, odd = 0.0f;
-    for (int64_t r = r0; r <= r1; ++r) {
-      if ((r - r0) % 2 == 0) even = even + rows[r * rs + d0] * w[r * ws];
-      else odd = odd + rows[r * rs + d0] * w[r * ws];
-    }
-    out[d0] = Scaled ? (even + odd) * scale : even + odd;
-  }
-}
-
-// s[j] = Σ_d a[d] · bt[d·ld + j] for NC groups of W keys from j: two partial sums per lane, over
-// the even and the odd d (independent chains), added at the end.
-template <typename V, int NC>
-CB_INLINE void DotGroups(const float* a, const float* bt, int64_t ld, int64_t hs, int64_t j,
-                         float* s) {
-  constexpr int64_t W = sizeof(V) / sizeof(float);
-  V even[NC], odd[NC];
-#pragma GCC unroll 4
-  for (int c = 0; c < NC; ++c) even[c] = odd[c] = Splat<V>(0.0f);
-  int64_t d = 0;
-  for (; d + 1 < hs; d += 2) {
-    const V ae = Splat<V>(a[d]);
-    const V ao = Splat<V>(a[d + 1]);
-    const float* be = bt + d * ld + j;
-    const float* bo = be + ld;
-#pragma GCC unroll 4
-    for (int c = 0; c < NC; ++c) {
-      even[c] = even[c] + Load<V>(be + c * W) * ae;
-      odd[c] = odd[c] + Load<V>(bo + c * W) * ao;
-    }
-  }
-  if (d < hs) {
-    const V ae = Splat<V>(a[d]);
-#pragma GCC unroll 4
-    for (int c = 0; c < NC; ++c) even[c] = even[c] + Load<V>(bt + d * ld + j + c * W) * ae;
-  }
-#pragma GCC unroll 4
-  for (int c = 0; c < NC; ++c) Store(s + j + c * W, even[c] + odd[c]);
-}
-
-// As DotGroups over [lo, hi]. bt's rows are padded so that the last group may read, and s be
-// written, up to W − 1 entries past hi.
-template <typename V>
-CB_INLINE void RowDots(const float* a, const float* bt, int64_t ld, int64_t hs, int64_t lo,
-                       int64_t hi, float* s) {
-  constexpr int64_t W = sizeof(V) / sizeof(float);
-  int64_t j = lo;
-  for (; j + 4 * W <= hi + 1; j += 4 * W) DotGroups<V, 4>(a, bt, ld, hs, j, s);
-  const int64_t left = (hi + 1 - j + W - 1) / W;  // groups still to do, 0..4
-  if (left == 4) DotGroups<V, 4>(a, bt, ld, hs, j, s);
-  else if (left == 3) DotGroups<V, 3>(a, bt, ld, hs, j, s);
-  else if (left == 2) DotGroups<V, 2>(a, bt, ld, hs, j, s);
-  else if (left == 1) DotGroups<V, 1>(a, bt, ld, hs, j, s);
-}
-
-// p[lo, hi] = softmax(p + bias) over [lo, hi], in place: the scores plus the bias row, their
-// maximum, e = exp(· − max), z = Σ e in double by position mod 4, p = e · float(1/z). Whole
-// groups of W run past hi into the row's padding, which is scratch. bias may be read up to
-// bias[bias_end − 1].
-template <typename V>
-CB_INLINE void SoftmaxInPlace(float* p, const float* bias, int64_t bias_end, int64_t lo,
-                              int64_t hi) {
-  constexpr int64_t W = sizeof(V) / sizeof(float);
-  const float inf = HUGE_VALF;
-  V mv = Splat<V>(-inf);
-  int64_t j = lo;
-  for (; j + W <= hi + 1; j += W) {
-    const V z = Load<V>(p + j) + Load<V>(bias + j);
-    Store(p + j, z);
-    mv = z > mv ? z : mv;
-  }
-  if (j <= hi) {  // p's row is padded; the bias row is read past hi only within the tensor
-    const V b = j + W <= bias_end ? Load<V>(bias + j) : LoadTail<V>(bias + j, bias_end - j, 0.0f);
-    const V z = Keep(Load<V>(p + j) + b, hi + 1 - j, -inf);
-    Store(p + j, z);
-    mv = z > mv ? z : mv;
-  }
-  const float m = MaxLane(mv);
-  D4 acc = {};
-  for (j = lo; j <= hi; j += W) {  // the tail's padding holds −inf: exp gives 0
-    const V e = Exp(Load<V>(p + j) - m);
-    Store(p + j, e);
-    Accumulate(acc, e);
-  }
-  const V inv = Splat<V>(static_cast<float>(1.0 / SumLanes(acc)));
-  for (j = lo; j <= hi; j += W) Store(p + j, Load<V>(p + j) * inv);
-}
 
 struct AttentionJob {
   int64_t B = 0, H = 0, T = 0, hs = 0;
@@ -232,24 +90,18 @@ template <typename V>
 CB_INLINE const float* RowWeights(const AttentionJob& job, const AttentionScratch& w,
                                   const float* q, const float* bias, const float* dy, int64_t i,
                                   int64_t l, int64_t u) {
-  constexpr int64_t W = sizeof(V) / sizeof(float);
   const int64_t T = job.T, hs = job.hs, ld = job.ld, C = job.H * hs, rs = 3 * C;
   const bool grad = dy != nullptr;
   float* p = w.p + (grad ? i * ld : 0);
   float* qs = w.qs;
   for (int64_t d = 0; d < hs; ++d) qs[d] = q[i * rs + d] * job.scale;
   RowDots<V>(qs, w.kt, ld, hs, l, u, p);
-  SoftmaxInPlace<V>(p, bias + i * T, T * T - i * T, l, u);
+  SoftmaxRow<V>(p, bias + i * T, T * T - i * T, l, u);
   if (!grad) return p;
   // dp_j = dy_i · v_j (in dS's row), c = Σ_j p_j·dp_j, ds_j = p_j·(dp_j − c).
   float* ds = w.ds + i * ld;
   RowDots<V>(dy + i * C, w.vt, ld, hs, l, u, ds);
-  D4 acc = {};
-  int64_t j = l;
-  for (; j + W <= u + 1; j += W) Accumulate(acc, Load<V>(p + j) * Load<V>(ds + j));
-  if (j <= u) Accumulate(acc, Keep(Load<V>(p + j) * Load<V>(ds + j), u + 1 - j, 0.0f));
-  const float c = static_cast<float>(SumLanes(acc));
-  for (j = l; j <= u; j += W) Store(ds + j, Load<V>(p + j) * (Load<V>(ds + j) - c));
+  SoftmaxGradRow<V>(p, ds, l, u);
   return p;
 }
 
@@ -270,7 +122,6 @@ CB_INLINE const float* RowWeightsAnyWidth(const AttentionJob& job, const Attenti
 // double sums by key position mod 4, 1/z, c), so the bits are RowWeights' (the tests compare
 // with the SSE2 path, which never bands). The scores need Q·Scale and dY transposed, [hs, T].
 constexpr int64_t kBandKeys = 8;
-
 
 // Whether rows i .. i + W − 1 form a band: equal key counts n ≤ kBandKeys, starts one key apart.
 CB_INLINE bool IsBand(const int32_t* lo, const int32_t* hi, int64_t i, int64_t W) {
@@ -310,18 +161,6 @@ CB_INLINE void BandDots(const float* a, int64_t lda, const float* bt, int64_t ld
   for (int t = 0; t < N; ++t) s[t] = even[t] + odd[t];
 }
 
-// float((a0 + a1) + (a2 + a3)) per lane, as SumLanes.
-template <typename V>
-CB_INLINE V SumToFloat(const typename Doubles<V>::Type* acc) {
-  return __builtin_convertvector((acc[0] + acc[1]) + (acc[2] + acc[3]), V);
-}
-
-// float(1 / ((a0 + a1) + (a2 + a3))) per lane, as the softmax's 1/z.
-template <typename V>
-CB_INLINE V InverseSum(const typename Doubles<V>::Type* acc) {
-  return __builtin_convertvector(1.0 / ((acc[0] + acc[1]) + (acc[2] + acc[3])), V);
-}
-
 // Rows i0 .. i0 + W − 1 of a band of N keys from l0 (row i0 + r's keys from l0 + r): their
 // weights into P's rows (the forward's single row in turn) and, for the gradient, ds into dS's
 // rows; then Y's row or dQ's row of each, as the general path does.
@@ -358,7 +197,7 @@ CB_INLINE void BandRows(const AttentionJob& job, const AttentionScratch& w, cons
   if (!grad) {
     for (int64_t r = 0; r < W; ++r) {
       for (int t = 0; t < N; ++t) w.p[l0 + r + t] = tile[t * W + r];
-      Combine<VC, false>(w.p, 1, v, rs, hs, l0 + r, l0 + r + N - 1, 1.0f, out + (i0 + r) * os);
+      WeightedRows<VC, false>(w.p, 1, v, rs, hs, l0 + r, l0 + r + N - 1, 1.0f, out + (i0 + r) * os);
     }
     return;
   }
@@ -377,7 +216,7 @@ CB_INLINE void BandRows(const AttentionJob& job, const AttentionScratch& w, cons
     float* pr = w.p + (i0 + r) * ld + l0 + r;
     float* dr = w.ds + (i0 + r) * ld + l0 + r;
     for (int t = 0; t < N; ++t) pr[t] = tile[t * W + r], dr[t] = dtile[t * W + r];
-    Combine<VC, true>(w.ds + (i0 + r) * ld, 1, k, rs, hs, l0 + r, l0 + r + N - 1, job.scale,
+    WeightedRows<VC, true>(w.ds + (i0 + r) * ld, 1, k, rs, hs, l0 + r, l0 + r + N - 1, job.scale,
                       out + (i0 + r) * os);
   }
 }
@@ -408,241 +247,12 @@ CB_INLINE void BandRowsOfWidth(const AttentionJob& job, const AttentionScratch& 
 // dot products over d in two chains), so the bits are the same; the per-row steps (max, 1/z, c)
 // are shared by W rows.
 
-// Transposes the W × W block in a[0..W) in place (W = lanes of V): log2(W) rounds of exchanging
-// halves, quarters, … between rows, two shuffles per pair of rows.
-template <typename V>
-CB_INLINE void TransposeBlock(V* a) {
-  constexpr int W = sizeof(V) / sizeof(float);
-  using VI = decltype(V{} < V{});
-#pragma GCC unroll 4
-  for (int b = W / 2; b >= 1; b /= 2) {
-    VI lo, hi;
-    for (int pos = 0; pos < W; ++pos) {
-      lo[pos] = (pos & b) == 0 ? pos : W + pos - b;
-      hi[pos] = (pos & b) == 0 ? pos + b : W + pos;
-    }
-#pragma GCC unroll 16
-    for (int i = 0; i < W; ++i) {
-      if ((i & b) != 0) continue;
-      const V x = a[i], y = a[i + b];
-      a[i] = __builtin_shuffle(x, y, lo);
-      a[i + b] = __builtin_shuffle(x, y, hi);
-    }
-  }
-}
-
-// dst[d·tp + r] = src[r·rs + d]·scale (× scale only where Scaled) for r < rows, d < hs; zeros
-// for r in [rows, tp) (tp a multiple of W).
-template <typename V, bool Scaled>
-CB_INLINE void TransposeRows(const float* src, int64_t rs, int64_t rows, int64_t hs, float scale,
-                             float* dst, int64_t tp) {
-  constexpr int64_t W = sizeof(V) / sizeof(float);
-  for (int64_t r0 = 0; r0 < tp; r0 += W) {
-    for (int64_t d0 = 0; d0 < hs; d0 += W) {
-      const int64_t nd = std::min(W, hs - d0);
-      V a[W];
-#pragma GCC unroll 16
-      for (int64_t r = 0; r < W; ++r) {
-        const float* row = src + (r0 + r) * rs + d0;
-        a[r] = r0 + r >= rows ? Splat<V>(0.0f) : nd == W ? Load<V>(row) : LoadTail<V>(row, nd, 0.0f);
-        if (Scaled) a[r] = a[r] * Splat<V>(scale);
-      }
-      TransposeBlock(a);
-      for (int64_t d = 0; d < nd; ++d) Store(dst + (d0 + d) * tp + r0, a[d]);
-    }
-  }
-}
-
-// out[r·os + d] = tile[d·W + r] for r < rows (≤ W), d < hs.
-template <typename V>
-CB_INLINE void StoreTransposed(const float* tile, int64_t hs, int64_t rows, float* out,
-                               int64_t os) {
-  constexpr int64_t W = sizeof(V) / sizeof(float);
-  for (int64_t d0 = 0; d0 < hs; d0 += W) {
-    const int64_t nd = std::min(W, hs - d0);
-    V a[W];
-#pragma GCC unroll 16
-    for (int64_t d = 0; d < W; ++d) a[d] = d < nd ? Load<V>(tile + (d0 + d) * W) : Splat<V>(0.0f);
-    TransposeBlock(a);
-    for (int64_t r = 0; r < rows; ++r) {
-      if (nd == W) Store(out + r * os + d0, a[r]);
-      else StoreTail(out + r * os + d0, nd, a[r]);
-    }
-  }
-}
-
-// out[d·W + r] = Σ_{j ≤ i0 + r, j < nk} pt[j·pld + r] · rows[j·rs + d], times scale where
-// Scaled, for d in [0, hs): two chains by key parity, as CombineRows. Lanes whose row ends
-// before key j skip it.
-template <typename V, int DC, bool Scaled>
-CB_INLINE void BlockCombineDims(const float* pt, int64_t pld, const float* rows, int64_t rs,
-                                int64_t d0, int64_t i0, int64_t nk, float scale, float* out) {
-  constexpr int64_t W = sizeof(V) / sizeof(float);
-  const auto lane = LaneIndex<V>();
-  V even[DC], odd[DC];
-#pragma GCC unroll 8
-  for (int c = 0; c < DC; ++c) even[c] = odd[c] = Splat<V>(0.0f);
-  const int64_t full = std::min(nk, i0 + 1);  // keys every lane's row reaches
-  int64_t j = 0;
-  for (; j + 1 < full; j += 2) {
-    const V pe = Load<V>(pt + j * W);
-    const V po = Load<V>(pt + (j + 1) * pld);
-    const float* re = rows + j * rs + d0;
-    const float* ro = re + rs;
-#pragma GCC unroll 8
-    for (int c = 0; c < DC; ++c) {
-      even[c] = even[c] + Splat<V>(re[c]) * pe;
-      odd[c] = odd[c] + Splat<V>(ro[c]) * po;
-    }
-  }
-  for (; j < nk; ++j) {
-    const V pj = Load<V>(pt + j * W);
-    const float* rj = rows + j * rs + d0;
-    const auto keep = lane >= static_cast<int>(j - i0);
-    if (j % 2 == 0) {
-#pragma GCC unroll 8
-      for (int c = 0; c < DC; ++c) even[c] = keep ? even[c] + Splat<V>(rj[c]) * pj : even[c];
-    } else {
-#pragma GCC unroll 8
-      for (int c = 0; c < DC; ++c) odd[c] = keep ? odd[c] + Splat<V>(rj[c]) * pj : odd[c];
-    }
-  }
-#pragma GCC unroll 8
-  for (int c = 0; c < DC; ++c) {
-    const V sum = even[c] + odd[c];
-    Store(out + (d0 + c) * W, Scaled ? sum * Splat<V>(scale) : sum);
-  }
-}
-
-template <typename V, bool Scaled>
-CB_INLINE void BlockCombine(const float* pt, int64_t pld, const float* rows, int64_t rs,
-                            int64_t hs, int64_t i0, int64_t nk, float scale, float* out) {
-  int64_t d0 = 0;
-  for (; d0 + 4 <= hs; d0 += 4) {
-    BlockCombineDims<V, 4, Scaled>(pt, pld, rows, rs, d0, i0, nk, scale, out);
-  }
-  for (; d0 < hs; ++d0) BlockCombineDims<V, 1, Scaled>(pt, pld, rows, rs, d0, i0, nk, scale, out);
-}
-
-// out[d·W + l] = Σ_{i = j0 + l .. T − 1} wt[i·ld + j0 + l] · rows[i·rs + d] (× scale where
-// Scaled): dK's or dV's rows of keys j0 .. j0 + W − 1, one key per lane, from weights kept rows ×
-// keys. Combine sums a key's rows in two chains, from its first row by parity; here A takes the
-// rows at even distance from j0 and B the others, so for an even lane A is that chain and B the
-// other, for an odd lane the reverse, and A + B = B + A is Combine's sum. Lanes skip rows before
-// their key.
-template <typename V, int DC, bool Scaled>
-CB_INLINE void KeyBlockCombineDims(const float* wt, int64_t ld, const float* rows, int64_t rs,
-                                   int64_t d0, int64_t j0, int64_t T, float scale, float* out) {
-  constexpr int64_t W = sizeof(V) / sizeof(float);
-  const auto lane = LaneIndex<V>();
-  V a[DC], b[DC];
-#pragma GCC unroll 8
-  for (int c = 0; c < DC; ++c) a[c] = b[c] = Splat<V>(0.0f);
-  int64_t i = j0;
-  for (; i < T && i < j0 + W - 1; ++i) {  // rows that only some lanes' keys reach
-    const V wi = Load<V>(wt + i * ld + j0);
-    const float* ri = rows + i * rs + d0;
-    const auto keep = lane <= static_cast<int>(i - j0);
-    if ((i - j0) % 2 == 0) {
-#pragma GCC unroll 8
-      for (int c = 0; c < DC; ++c) a[c] = keep ? a[c] + Splat<V>(ri[c]) * wi : a[c];
-    } else {
-#pragma GCC unroll 8
-      for (int c = 0; c < DC; ++c) b[c] = keep ? b[c] + Splat<V>(ri[c]) * wi : b[c];
-    }
-  }
-  if ((i - j0) % 2 == 1 && i < T) {  // pairs below start with an A row
-    const V wi = Load<V>(wt + i * ld + j0);
-    const float* ri = rows + i * rs + d0;
-#pragma GCC unroll 8
-    for (int c = 0; c < DC; ++c) b[c] = b[c] + Splat<V>(ri[c]) * wi;
-    ++i;
-  }
-  for (; i + 1 < T; i += 2) {
-    const V we = Load<V>(wt + i * ld + j0);
-    const V wo = Load<V>(wt + (i + 1) * ld + j0);
-    const float* re = rows + i * rs + d0;
-    const float* ro = re + rs;
-#pragma GCC unroll 8
-    for (int c = 0; c < DC; ++c) {
-      a[c] = a[c] + Splat<V>(re[c]) * we;
-      b[c] = b[c] + Splat<V>(ro[c]) * wo;
-    }
-  }
-  if (i < T) {
-    const V wi = Load<V>(wt + i * ld + j0);
-    const float* ri = rows + i * rs + d0;
-#pragma GCC unroll 8
-    for (int c = 0; c < DC; ++c) a[c] = a[c] + Splat<V>(ri[c]) * wi;
-  }
-#pragma GCC unroll 8
-  for (int c = 0; c < DC; ++c) {
-    const V sum = a[c] + b[c];
-    Store(out + (d0 + c) * W, Scaled ? sum * Splat<V>(scale) : sum);
-  }
-}
-
-template <typename V, bool Scaled>
-CB_INLINE void KeyBlockCombine(const float* wt, int64_t ld, const float* rows, int64_t rs,
-                               int64_t hs, int64_t j0, int64_t T, float scale, float* out) {
-  int64_t d0 = 0;
-  for (; d0 + 8 <= hs; d0 += 8) {
-    KeyBlockCombineDims<V, 8, Scaled>(wt, ld, rows, rs, d0, j0, T, scale, out);
-  }
-  for (; d0 + 4 <= hs; d0 += 4) {
-    KeyBlockCombineDims<V, 4, Scaled>(wt, ld, rows, rs, d0, j0, T, scale, out);
-  }
-  for (; d0 < hs; ++d0) {
-    KeyBlockCombineDims<V, 1, Scaled>(wt, ld, rows, rs, d0, j0, T, scale, out);
-  }
-}
-
-// A block's tile [nk, W] (keys × rows i0..) into rows × keys: m[(i0 + r)·ld + j] for r < rows.
-template <typename V>
-CB_INLINE void TileToRows(const float* tile, int64_t nk, int64_t i0, int64_t rows, float* m,
-                          int64_t ld) {
-  constexpr int64_t W = sizeof(V) / sizeof(float);
-  for (int64_t j0 = 0; j0 < nk; j0 += W) {
-    V a[W];
-#pragma GCC unroll 16
-    for (int64_t c = 0; c < W; ++c) a[c] = j0 + c < nk ? Load<V>(tile + (j0 + c) * W) : Splat<V>(0.0f);
-    TransposeBlock(a);
-    for (int64_t r = 0; r < rows; ++r) Store(m + (i0 + r) * ld + j0, a[r]);
-  }
-}
-
-// s lane r = Σ_d a[d·lda + r] · rows[j·rs + d] over even and odd d, as DotGroups.
-template <typename V>
-CB_INLINE V BlockDot(const float* a, int64_t lda, const float* row, int64_t hs) {
-  V even = Splat<V>(0.0f), odd = Splat<V>(0.0f);
-  int64_t d = 0;
-  for (; d + 1 < hs; d += 2) {
-    even = even + Splat<V>(row[d]) * Load<V>(a + d * lda);
-    odd = odd + Splat<V>(row[d + 1]) * Load<V>(a + (d + 1) * lda);
-  }
-  if (d < hs) even = even + Splat<V>(row[d]) * Load<V>(a + d * lda);
-  return even + odd;
-}
-
-// As BlockDot with kHs dims whose a-vectors are in registers (qv[d] = a[d·lda ..]).
-template <typename V, int kHs>
-CB_INLINE V BlockDotRegs(const V* qv, const float* row) {
-  V even = Splat<V>(0.0f), odd = Splat<V>(0.0f);
-#pragma GCC unroll 32
-  for (int d = 0; d + 1 < kHs; d += 2) {
-    even = even + Splat<V>(row[d]) * qv[d];
-    odd = odd + Splat<V>(row[d + 1]) * qv[d + 1];
-  }
-  if (kHs % 2 == 1) even = even + Splat<V>(row[kHs - 1]) * qv[kHs - 1];
-  return even + odd;
-}
 
 // kHs: the head size where known at compile time (its Q·Scale and dY vectors then stay in
 // registers over a block's keys), else 0.
 template <typename V, typename VC, int kHs>
 CB_INLINE void CausalHead(const AttentionJob& job, int64_t task, const AttentionScratch& w) {
   constexpr int64_t W = sizeof(V) / sizeof(float);
-  typedef typename Doubles<V>::Type DV;
   const int64_t T = job.T, hs = kHs > 0 ? kHs : job.hs, ld = job.ld, h = task % job.H;
   const int64_t b = task / job.H;
   const int64_t C = job.H * hs, rs = 3 * C, tp = job.tp;
@@ -657,55 +267,19 @@ CB_INLINE void CausalHead(const AttentionJob& job, int64_t task, const Attention
   // Rows past T are zeros: finite, and never stored.
   TransposeRows<V, true>(q, rs, T, hs, job.scale, w.qst, tp);
   if (grad) TransposeRows<V, false>(dy, C, T, hs, 1.0f, w.dyt, tp);
-  const auto lane = LaneIndex<V>();
-  const float inf = HUGE_VALF;
   for (int64_t i0 = 0; i0 < T; i0 += W) {
     const int64_t nk = std::min(i0 + W, T);  // keys of the block's rows
-    float* pt = w.ptile;  // [nk, W]: the block's P, keys × rows
-    V m = Splat<V>(-inf);
-    V qv[kHs > 0 ? kHs : 1];
-#pragma GCC unroll 32
-    for (int d = 0; d < kHs; ++d) qv[d] = Load<V>(w.qst + d * tp + i0);
-    for (int64_t j = 0; j < nk; ++j) {
-      const V s = kHs > 0 ? BlockDotRegs<V, kHs>(qv, k + j * rs)
-                         : BlockDot<V>(w.qst + i0, tp, k + j * rs, hs);
-      V z = s + Load<V>(bt + j * tp + i0);
-      if (j > i0) z = lane >= static_cast<int>(j - i0) ? z : Splat<V>(-inf);
-      Store(pt + j * W, z);
-      m = z > m ? z : m;
-    }
-    DV acc[4] = {};
-    for (int64_t j = 0; j < nk; ++j) {
-      const V e = Exp(Load<V>(pt + j * W) - m);
-      Store(pt + j * W, e);
-      acc[j % 4] += __builtin_convertvector(e, DV);
-    }
-    const V inv = InverseSum<V>(acc);
-    for (int64_t j = 0; j < nk; ++j) Store(pt + j * W, Load<V>(pt + j * W) * inv);
     const int64_t rows = std::min(W, T - i0);
+    float* pt = w.ptile;  // [nk, W]: the block's P, keys × rows
+    CausalBlockWeights<V, kHs>(w.qst + i0, tp, k, rs, hs, bt, tp, i0, nk, pt);
     if (!grad) {
-      BlockCombine<V, false>(pt, W, v, rs, hs, i0, nk, 1.0f, w.tile);
+      BlockCombine<V, false>(pt, W, v, rs, hs, i0, nk, 1.0f, w.tile, W);
       StoreTransposed<V>(w.tile, hs, rows, out + i0 * os, os);
       continue;
     }
-    // dp_j = dy_i · v_j, c = Σ_j p_j·dp_j, ds_j = p_j·(dp_j − c), into a tile as P's
-    float* st = w.stile;
-    DV acc2[4] = {};
-#pragma GCC unroll 32
-    for (int d = 0; d < kHs; ++d) qv[d] = Load<V>(w.dyt + d * tp + i0);  // now dY's
-    for (int64_t j = 0; j < nk; ++j) {
-      const V dp = kHs > 0 ? BlockDotRegs<V, kHs>(qv, v + j * rs)
-                          : BlockDot<V>(w.dyt + i0, tp, v + j * rs, hs);
-      Store(st + j * W, dp);
-      V pd = Load<V>(pt + j * W) * dp;
-      if (j > i0) pd = lane >= static_cast<int>(j - i0) ? pd : Splat<V>(0.0f);
-      acc2[j % 4] += __builtin_convertvector(pd, DV);
-    }
-    const V c = SumToFloat<V>(acc2);
-    for (int64_t j = 0; j < nk; ++j) {
-      Store(st + j * W, Load<V>(pt + j * W) * (Load<V>(st + j * W) - c));
-    }
-    BlockCombine<V, true>(st, W, k, rs, hs, i0, nk, job.scale, w.tile);  // dQ's rows
+    float* st = w.stile;  // the block's dS, keys × rows as P's
+    CausalBlockGrads<V, kHs>(w.dyt + i0, tp, v, rs, hs, i0, nk, pt, st);
+    BlockCombine<V, true>(st, W, k, rs, hs, i0, nk, job.scale, w.tile, W);  // dQ's rows
     StoreTransposed<V>(w.tile, hs, rows, out + i0 * os, os);
     TileToRows<V>(pt, nk, i0, rows, w.p, ld);  // P and dS rows × keys, for dK and dV
     TileToRows<V>(st, nk, i0, rows, w.ds, ld);
@@ -764,17 +338,17 @@ CB_INLINE void AttentionHead(const AttentionJob& job, int64_t task, const Attent
     const float* p = RowWeightsAnyWidth<V>(job, w, q, bias, dy, i, l, u);
     float* o = out + i * os;
     if (!grad) {
-      Combine<VC, false>(p, 1, v, rs, hs, l, u, 1.0f, o);
+      WeightedRows<VC, false>(p, 1, v, rs, hs, l, u, 1.0f, o);
       continue;
     }
-    Combine<VC, true>(w.ds + i * ld, 1, k, rs, hs, l, u, job.scale, o);  // dQ's row
+    WeightedRows<VC, true>(w.ds + i * ld, 1, k, rs, hs, l, u, job.scale, o);  // dQ's row
   }
   if (!grad) return;
   const int32_t* ilo = job.ilo + h * T;
   const int32_t* ihi = job.ihi + h * T;
   for (int64_t j = 0; j < T; ++j) {
-    Combine<VC, true>(w.ds + j, ld, q, rs, hs, ilo[j], ihi[j], job.scale, out + j * os + C);
-    Combine<VC, false>(w.p + j, ld, dy, C, hs, ilo[j], ihi[j], 1.0f, out + j * os + 2 * C);
+    WeightedRows<VC, true>(w.ds + j, ld, q, rs, hs, ilo[j], ihi[j], job.scale, out + j * os + C);
+    WeightedRows<VC, false>(w.p + j, ld, dy, C, hs, ilo[j], ihi[j], 1.0f, out + j * os + 2 * C);
   }
 }
 
@@ -797,29 +371,12 @@ __attribute__((target("avx512f"))) void AttentionHeadAvx512(const AttentionJob& 
   }
 }
 
-// Per-thread scratch, kept between calls (ORT's pool threads live as long as the session).
-struct ScratchBuffer {
-  float* data = nullptr;
-  size_t size = 0;
-  ~ScratchBuffer() { std::free(data); }
-  float* Get(size_t count) {
-    if (count > size) {
-      std::free(data);
-      // 64-byte aligned, so that rows of a multiple of 16 floats start on a cache line
-      data = static_cast<float*>(std::aligned_alloc(64, (count * sizeof(float) + 63) / 64 * 64));
-      if (data == nullptr) std::abort();
-      size = count;
-    }
-    return data;
-  }
-};
 
 void RunAttentionTask(void* data, size_t task) {
   const AttentionJob& job = *static_cast<const AttentionJob*>(data);
   const int64_t T = job.T, hs = job.hs, ld = job.ld;
   const int64_t rows = job.dy != nullptr ? T : 1;  // P's rows (the forward keeps one)
-  thread_local ScratchBuffer scratch;
-  float* buf = scratch.Get(
+  float* buf = ThreadScratch(
       static_cast<size_t>(2 * hs * ld + (hs + 15) / 16 * 16 + 2 * rows * ld + 2 * hs * job.tp + 16 * hs +
                           2 * 16 * job.tp));
   AttentionScratch w{};
@@ -847,43 +404,6 @@ void RunAttentionTask(void* data, size_t task) {
   }
 }
 
-// The key range of every query row of every head, and the query rows of every key. Ranges
-// that do not grow with the row (both ends non-decreasing) would not make each key's rows one
-// run: then every row computes every key (masked weights are exactly 0). `ranges` holds 4·H·T.
-void AttentionRanges(const float* bias, int64_t H, int64_t T, int32_t* ranges) {
-  const int64_t rows = H * T;
-  int32_t* lo = ranges;
-  int32_t* hi = ranges + rows;
-  int32_t* ilo = ranges + 2 * rows;
-  int32_t* ihi = ranges + 3 * rows;
-  bool monotone = true;
-  for (int64_t r = 0; r < rows; ++r) {
-    const float* b = bias + r * T;
-    int64_t first = 0, last = T - 1;
-    while (first < T && !(b[first] >= kMaskedBias)) ++first;
-    while (last >= 0 && !(b[last] >= kMaskedBias)) --last;
-    if (first > last) first = 0, last = T - 1;  // every key masked: compute the row in full
-    lo[r] = static_cast<int32_t>(first);
-    hi[r] = static_cast<int32_t>(last);
-    if (r % T != 0 && (lo[r] < lo[r - 1] || hi[r] < hi[r - 1])) monotone = false;
-  }
-  if (!monotone) {
-    for (int64_t r = 0; r < rows; ++r) lo[r] = 0, hi[r] = static_cast<int32_t>(T - 1);
-  }
-  for (int64_t h = 0; h < H; ++h) {
-    for (int64_t j = 0; j < T; ++j) {
-      int32_t i0 = static_cast<int32_t>(T), i1 = -1;
-      for (int64_t i = 0; i < T; ++i) {
-        if (lo[h * T + i] <= j && j <= hi[h * T + i]) {
-          if (i0 > i) i0 = static_cast<int32_t>(i);
-          i1 = static_cast<int32_t>(i);
-        }
-      }
-      ilo[h * T + j] = i0;
-      ihi[h * T + j] = i1;
-    }
-  }
-}
 
 // Sets job's causal flags, tp and Bias ᵀ for CausalHead (after the ranges), in storage that
 // must outlive the job.
@@ -960,7 +480,7 @@ OrtStatus* ComputeAttention(OrtKernelContext* ctx, bool grad, Simd simd) {
   const size_t rows = static_cast<size_t>(job.H * job.T);
   int32_t* ranges = static_cast<int32_t*>(std::malloc(sizeof(int32_t) * 4 * rows));
   if (ranges == nullptr) return Error(std::string("Cannot run ") + name + ": out of memory");
-  AttentionRanges(job.bias, job.H, job.T, ranges);
+  KeyRanges(job.bias, job.H, job.T, ranges);
   job.lo = ranges;
   job.hi = ranges + rows;
   job.ilo = ranges + 2 * rows;
