@@ -43,17 +43,13 @@
 
 #include <cuda_runtime.h>
 
+#include "host.cuh"
+
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <vector>
 
-#define CB_MA_EXPORT extern "C" __attribute__((visibility("default")))
-#define CB_MA_TRY(expr)                                                  \
-  do {                                                                   \
-    const cudaError_t cb_ma_err_ = (expr);                               \
-    if (cb_ma_err_ != cudaSuccess) return -static_cast<int>(cb_ma_err_); \
-  } while (0)
 #define CB_MA_TRY_CUDA(expr)                          \
   do {                                                \
     const cudaError_t cb_ma_err_ = (expr);            \
@@ -603,60 +599,13 @@ cudaError_t LaunchGrad(const Plan& p, const float* dy, const float* P, const flo
   return Launch(MetricPackKernel, dim3(static_cast<unsigned>(p.d.H)), 0, stream, m);
 }
 
-// Device buffers freed when it goes out of scope.
-class DeviceMemory {
- public:
-  DeviceMemory() = default;
-  DeviceMemory(const DeviceMemory&) = delete;
-  DeviceMemory& operator=(const DeviceMemory&) = delete;
-  ~DeviceMemory() {
-    for (void* q : ptrs_) cudaFree(q);
-  }
-  cudaError_t Alloc(float** out, int64_t count) {
-    void* q = nullptr;
-    const size_t n = static_cast<size_t>(count > 0 ? count : 1);
-    const cudaError_t e = cudaMalloc(&q, n * sizeof(float));
-    if (e != cudaSuccess) return e;
-    ptrs_.push_back(q);
-    *out = static_cast<float*>(q);
-    return cudaSuccess;
-  }
-
- private:
-  std::vector<void*> ptrs_;
-};
-
-cudaError_t Upload(float** dst, DeviceMemory& mem, const float* src, int64_t count) {
-  const cudaError_t e = mem.Alloc(dst, count);
-  if (e != cudaSuccess) return e;
-  return cudaMemcpy(*dst, src, static_cast<size_t>(count) * sizeof(float),
-                    cudaMemcpyHostToDevice);
-}
-
-cudaError_t Download(float* dst, const float* src, int64_t count) {
-  return cudaMemcpy(dst, src, static_cast<size_t>(count) * sizeof(float), cudaMemcpyDeviceToHost);
-}
-
-// Releases the events on every path.
-class Events {
- public:
-  cudaEvent_t start = nullptr, stop = nullptr;
-  Events() = default;
-  Events(const Events&) = delete;
-  Events& operator=(const Events&) = delete;
-  ~Events() {
-    if (start) cudaEventDestroy(start);
-    if (stop) cudaEventDestroy(stop);
-  }
-};
-
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
 // Exports.
 
 // MetricAttention on host arrays: p [B, H, T, K], m [H, K(K+1)/2], bias [T, T] → y [B, H, T, K].
-CB_MA_EXPORT int ClaimbenchMetricAttentionHost(const float* p, const float* m, const float* bias,
+CB_CUDA_EXPORT int ClaimbenchMetricAttentionHost(const float* p, const float* m, const float* bias,
                                               float scale, int64_t B, int64_t H, int64_t T,
                                               int64_t K, float* y) {
   if (!p || !m || !bias || !y) return kErrNull;
@@ -664,19 +613,19 @@ CB_MA_EXPORT int ClaimbenchMetricAttentionHost(const float* p, const float* m, c
   if (const int rc = MakePlan(B, H, T, K, &plan)) return rc;
   DeviceMemory mem;
   float *d_p = nullptr, *d_m = nullptr, *d_bias = nullptr, *d_y = nullptr, *d_ws = nullptr;
-  CB_MA_TRY(Upload(&d_p, mem, p, plan.bhtk));
-  CB_MA_TRY(Upload(&d_m, mem, m, H * plan.L));
-  CB_MA_TRY(Upload(&d_bias, mem, bias, T * T));
-  CB_MA_TRY(mem.Alloc(&d_y, plan.bhtk));
-  CB_MA_TRY(mem.Alloc(&d_ws, plan.ws.total));
-  CB_MA_TRY(LaunchForward(plan, d_p, d_m, d_bias, scale, d_y, nullptr, d_ws, nullptr));
-  CB_MA_TRY(Download(y, d_y, plan.bhtk));
+  CB_CUDA_TRY(Upload(&d_p, mem, p, plan.bhtk));
+  CB_CUDA_TRY(Upload(&d_m, mem, m, H * plan.L));
+  CB_CUDA_TRY(Upload(&d_bias, mem, bias, T * T));
+  CB_CUDA_TRY(mem.Alloc(&d_y, plan.bhtk));
+  CB_CUDA_TRY(mem.Alloc(&d_ws, plan.ws.total));
+  CB_CUDA_TRY(LaunchForward(plan, d_p, d_m, d_bias, scale, d_y, nullptr, d_ws, nullptr));
+  CB_CUDA_TRY(Download(y, d_y, plan.bhtk));
   return 0;
 }
 
 // MetricAttentionGrad on host arrays: dy, p [B, H, T, K], m, bias as above → dp [B, H, T, K],
 // dm [H, K(K+1)/2].
-CB_MA_EXPORT int ClaimbenchMetricAttentionGradHost(const float* dy, const float* p,
+CB_CUDA_EXPORT int ClaimbenchMetricAttentionGradHost(const float* dy, const float* p,
                                                   const float* m, const float* bias, float scale,
                                                   int64_t B, int64_t H, int64_t T, int64_t K,
                                                   float* dp, float* dm) {
@@ -686,21 +635,21 @@ CB_MA_EXPORT int ClaimbenchMetricAttentionGradHost(const float* dy, const float*
   DeviceMemory mem;
   float *d_dy = nullptr, *d_p = nullptr, *d_m = nullptr, *d_bias = nullptr;
   float *d_dp = nullptr, *d_dm = nullptr, *d_ws = nullptr;
-  CB_MA_TRY(Upload(&d_dy, mem, dy, plan.bhtk));
-  CB_MA_TRY(Upload(&d_p, mem, p, plan.bhtk));
-  CB_MA_TRY(Upload(&d_m, mem, m, H * plan.L));
-  CB_MA_TRY(Upload(&d_bias, mem, bias, T * T));
-  CB_MA_TRY(mem.Alloc(&d_dp, plan.bhtk));
-  CB_MA_TRY(mem.Alloc(&d_dm, H * plan.L));
-  CB_MA_TRY(mem.Alloc(&d_ws, plan.ws.total));
-  CB_MA_TRY(LaunchGrad(plan, d_dy, d_p, d_m, d_bias, scale, d_dp, d_dm, d_ws, nullptr));
-  CB_MA_TRY(Download(dp, d_dp, plan.bhtk));
-  CB_MA_TRY(Download(dm, d_dm, H * plan.L));
+  CB_CUDA_TRY(Upload(&d_dy, mem, dy, plan.bhtk));
+  CB_CUDA_TRY(Upload(&d_p, mem, p, plan.bhtk));
+  CB_CUDA_TRY(Upload(&d_m, mem, m, H * plan.L));
+  CB_CUDA_TRY(Upload(&d_bias, mem, bias, T * T));
+  CB_CUDA_TRY(mem.Alloc(&d_dp, plan.bhtk));
+  CB_CUDA_TRY(mem.Alloc(&d_dm, H * plan.L));
+  CB_CUDA_TRY(mem.Alloc(&d_ws, plan.ws.total));
+  CB_CUDA_TRY(LaunchGrad(plan, d_dy, d_p, d_m, d_bias, scale, d_dp, d_dm, d_ws, nullptr));
+  CB_CUDA_TRY(Download(dp, d_dp, plan.bhtk));
+  CB_CUDA_TRY(Download(dm, d_dm, H * plan.L));
   return 0;
 }
 
 // The device workspace the Device entry points need, in bytes (≥ 256), or an error code.
-CB_MA_EXPORT int64_t ClaimbenchMetricAttentionWorkspaceBytes(int64_t B, int64_t H, int64_t T,
+CB_CUDA_EXPORT int64_t ClaimbenchMetricAttentionWorkspaceBytes(int64_t B, int64_t H, int64_t T,
                                                             int64_t K) {
   Plan plan;
   if (const int rc = MakePlan(B, H, T, K, &plan)) return rc;
@@ -710,7 +659,7 @@ CB_MA_EXPORT int64_t ClaimbenchMetricAttentionWorkspaceBytes(int64_t B, int64_t 
 
 // MetricAttention on device arrays with a device workspace of at least
 // ClaimbenchMetricAttentionWorkspaceBytes bytes, queued on `stream`; does not synchronize.
-CB_MA_EXPORT int ClaimbenchMetricAttentionDevice(const float* p, const float* m,
+CB_CUDA_EXPORT int ClaimbenchMetricAttentionDevice(const float* p, const float* m,
                                                 const float* bias, float scale, int64_t B,
                                                 int64_t H, int64_t T, int64_t K, float* y,
                                                 void* workspace, int64_t workspace_bytes,
@@ -719,13 +668,13 @@ CB_MA_EXPORT int ClaimbenchMetricAttentionDevice(const float* p, const float* m,
   Plan plan;
   if (const int rc = MakePlan(B, H, T, K, &plan)) return rc;
   if (workspace_bytes < plan.ws.total * static_cast<int64_t>(sizeof(float))) return kErrArgument;
-  CB_MA_TRY(LaunchForward(plan, p, m, bias, scale, y, nullptr, static_cast<float*>(workspace),
+  CB_CUDA_TRY(LaunchForward(plan, p, m, bias, scale, y, nullptr, static_cast<float*>(workspace),
                           static_cast<cudaStream_t>(stream)));
   return 0;
 }
 
 // MetricAttentionGrad on device arrays, as ClaimbenchMetricAttentionDevice.
-CB_MA_EXPORT int ClaimbenchMetricAttentionGradDevice(const float* dy, const float* p,
+CB_CUDA_EXPORT int ClaimbenchMetricAttentionGradDevice(const float* dy, const float* p,
                                                     const float* m, const float* bias,
                                                     float scale, int64_t B, int64_t H, int64_t T,
                                                     int64_t K, float* dp, float* dm,
@@ -735,7 +684,7 @@ CB_MA_EXPORT int ClaimbenchMetricAttentionGradDevice(const float* dy, const floa
   Plan plan;
   if (const int rc = MakePlan(B, H, T, K, &plan)) return rc;
   if (workspace_bytes < plan.ws.total * static_cast<int64_t>(sizeof(float))) return kErrArgument;
-  CB_MA_TRY(LaunchGrad(plan, dy, p, m, bias, scale, dp, dm, static_cast<float*>(workspace),
+  CB_CUDA_TRY(LaunchGrad(plan, dy, p, m, bias, scale, dp, dm, static_cast<float*>(workspace),
                        static_cast<cudaStream_t>(stream)));
   return 0;
 }
@@ -743,7 +692,7 @@ CB_MA_EXPORT int ClaimbenchMetricAttentionGradDevice(const float* dy, const floa
 // Times MetricAttention (backward = 0) or MetricAttentionGrad (backward = 1) on seeded device
 // data: P, dY ~ U[−1, 1), M ~ U[−0.5, 0.5), the causal mask (causal = 1) or none, scale 1/√K.
 // Two warm-up calls, then `repeats` calls between two events; *ms_per_call = their mean.
-CB_MA_EXPORT int ClaimbenchMetricAttentionTime(int64_t B, int64_t H, int64_t T, int64_t K,
+CB_CUDA_EXPORT int ClaimbenchMetricAttentionTime(int64_t B, int64_t H, int64_t T, int64_t K,
                                               int causal, int backward, int repeats,
                                               double* ms_per_call) {
   if (!ms_per_call) return kErrNull;
@@ -753,12 +702,12 @@ CB_MA_EXPORT int ClaimbenchMetricAttentionTime(int64_t B, int64_t H, int64_t T, 
   DeviceMemory mem;
   float *p = nullptr, *m = nullptr, *bias = nullptr, *dy = nullptr, *out = nullptr;
   float *dm = nullptr, *ws = nullptr;
-  CB_MA_TRY(mem.Alloc(&p, plan.bhtk));
-  CB_MA_TRY(mem.Alloc(&m, H * plan.L));
-  CB_MA_TRY(mem.Alloc(&dy, plan.bhtk));
-  CB_MA_TRY(mem.Alloc(&out, plan.bhtk));
-  CB_MA_TRY(mem.Alloc(&dm, H * plan.L));
-  CB_MA_TRY(mem.Alloc(&ws, plan.ws.total));
+  CB_CUDA_TRY(mem.Alloc(&p, plan.bhtk));
+  CB_CUDA_TRY(mem.Alloc(&m, H * plan.L));
+  CB_CUDA_TRY(mem.Alloc(&dy, plan.bhtk));
+  CB_CUDA_TRY(mem.Alloc(&out, plan.bhtk));
+  CB_CUDA_TRY(mem.Alloc(&dm, H * plan.L));
+  CB_CUDA_TRY(mem.Alloc(&ws, plan.ws.total));
   const auto fill = [](float* q, int64_t n, uint64_t seed, float lo, float hi) {
     const int64_t blocks = (n + 255) / 256 < 4096 ? (n + 255) / 256 : 4096;
     float* a0 = q;
@@ -770,32 +719,20 @@ CB_MA_EXPORT int ClaimbenchMetricAttentionTime(int64_t B, int64_t H, int64_t T, 
                                            dim3(256), params, 0, nullptr);
     return e != cudaSuccess ? e : cudaGetLastError();
   };
-  CB_MA_TRY(fill(p, plan.bhtk, 1, -1.f, 1.f));
-  CB_MA_TRY(fill(m, H * plan.L, 2, -0.5f, 0.5f));
-  CB_MA_TRY(fill(dy, plan.bhtk, 3, -1.f, 1.f));
+  CB_CUDA_TRY(fill(p, plan.bhtk, 1, -1.f, 1.f));
+  CB_CUDA_TRY(fill(m, H * plan.L, 2, -0.5f, 0.5f));
+  CB_CUDA_TRY(fill(dy, plan.bhtk, 3, -1.f, 1.f));
   {
     std::vector<float> host(static_cast<size_t>(T * T), 0.0f);
     for (int64_t i = 0; causal && i < T; ++i) {
       for (int64_t j = i + 1; j < T; ++j) host[static_cast<size_t>(i * T + j)] = -1e9f;
     }
-    CB_MA_TRY(Upload(&bias, mem, host.data(), T * T));
+    CB_CUDA_TRY(Upload(&bias, mem, host.data(), T * T));
   }
   const float scale = 1.0f / std::sqrt(static_cast<float>(K));
   const auto call = [&]() {
     return backward ? LaunchGrad(plan, dy, p, m, bias, scale, out, dm, ws, nullptr)
                     : LaunchForward(plan, p, m, bias, scale, out, nullptr, ws, nullptr);
   };
-  for (int i = 0; i < 2; ++i) CB_MA_TRY(call());
-  CB_MA_TRY(cudaDeviceSynchronize());
-  Events ev;
-  CB_MA_TRY(cudaEventCreate(&ev.start));
-  CB_MA_TRY(cudaEventCreate(&ev.stop));
-  CB_MA_TRY(cudaEventRecord(ev.start, nullptr));
-  for (int i = 0; i < repeats; ++i) CB_MA_TRY(call());
-  CB_MA_TRY(cudaEventRecord(ev.stop, nullptr));
-  CB_MA_TRY(cudaEventSynchronize(ev.stop));
-  float ms = 0.f;
-  CB_MA_TRY(cudaEventElapsedTime(&ms, ev.start, ev.stop));
-  *ms_per_call = static_cast<double>(ms) / repeats;
-  return 0;
+  return TimeCalls(call, repeats, ms_per_call);
 }

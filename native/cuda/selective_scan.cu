@@ -53,6 +53,8 @@
 
 #include <cuda_runtime.h>
 
+#include "host.cuh"
+
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -63,12 +65,6 @@
 #else
 #define CB_SS_UNROLL
 #endif
-#define CB_SS_EXPORT extern "C" __attribute__((visibility("default")))
-#define CB_SS_TRY(expr)                                                  \
-  do {                                                                   \
-    const cudaError_t cb_ss_err_ = (expr);                               \
-    if (cb_ss_err_ != cudaSuccess) return -static_cast<int>(cb_ss_err_); \
-  } while (0)
 
 namespace {
 
@@ -868,53 +864,6 @@ cudaError_t LaunchGrad(const Plan& p, const GradLaunch& g, cudaStream_t stream) 
   return cudaSuccess;
 }
 
-// Device buffers freed when it goes out of scope.
-class DeviceMemory {
- public:
-  DeviceMemory() = default;
-  DeviceMemory(const DeviceMemory&) = delete;
-  DeviceMemory& operator=(const DeviceMemory&) = delete;
-  ~DeviceMemory() {
-    for (void* q : ptrs_) cudaFree(q);
-  }
-  cudaError_t Alloc(float** out, int64_t count) {
-    void* q = nullptr;
-    const size_t n = static_cast<size_t>(count > 0 ? count : 1);
-    const cudaError_t e = cudaMalloc(&q, n * sizeof(float));
-    if (e != cudaSuccess) return e;
-    ptrs_.push_back(q);
-    *out = static_cast<float*>(q);
-    return cudaSuccess;
-  }
-
- private:
-  std::vector<void*> ptrs_;
-};
-
-cudaError_t Upload(float** dst, DeviceMemory& mem, const float* src, int64_t count) {
-  const cudaError_t e = mem.Alloc(dst, count);
-  if (e != cudaSuccess) return e;
-  return cudaMemcpy(*dst, src, static_cast<size_t>(count) * sizeof(float),
-                    cudaMemcpyHostToDevice);
-}
-
-cudaError_t Download(float* dst, const float* src, int64_t count) {
-  return cudaMemcpy(dst, src, static_cast<size_t>(count) * sizeof(float), cudaMemcpyDeviceToHost);
-}
-
-// Releases the events on every path.
-class Events {
- public:
-  cudaEvent_t start = nullptr, stop = nullptr;
-  Events() = default;
-  Events(const Events&) = delete;
-  Events& operator=(const Events&) = delete;
-  ~Events() {
-    if (start) cudaEventDestroy(start);
-    if (stop) cudaEventDestroy(stop);
-  }
-};
-
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
@@ -922,7 +871,7 @@ class Events {
 
 // SelectiveScan on host arrays: u, delta [Bt, D, L], A [D, N], B b_shape, C c_shape (each
 // [1|Bt, 1|D, N, 1|L]) → y [Bt, D, L], last_state [Bt, D, N].
-CB_SS_EXPORT int ClaimbenchSelectiveScanHost(const float* u, const float* delta, const float* A,
+CB_CUDA_EXPORT int ClaimbenchSelectiveScanHost(const float* u, const float* delta, const float* A,
                                             const float* B, const int64_t* b_shape,
                                             const float* C, const int64_t* c_shape, int64_t Bt,
                                             int64_t D, int64_t L, int64_t N, float* y,
@@ -933,22 +882,22 @@ CB_SS_EXPORT int ClaimbenchSelectiveScanHost(const float* u, const float* delta,
   DeviceMemory mem;
   float *d_u = nullptr, *d_delta = nullptr, *d_A = nullptr, *d_B = nullptr, *d_C = nullptr;
   float *d_y = nullptr, *d_last = nullptr;
-  CB_SS_TRY(Upload(&d_u, mem, u, p.bdl));
-  CB_SS_TRY(Upload(&d_delta, mem, delta, p.bdl));
-  CB_SS_TRY(Upload(&d_A, mem, A, D * N));
-  CB_SS_TRY(Upload(&d_B, mem, B, p.bElems));
-  CB_SS_TRY(Upload(&d_C, mem, C, p.cElems));
-  CB_SS_TRY(mem.Alloc(&d_y, p.bdl));
-  CB_SS_TRY(mem.Alloc(&d_last, Bt * D * N));
-  CB_SS_TRY(LaunchForward(p, MakeFwdArgs(p, d_u, d_delta, d_A, d_B, d_C, d_y, d_last), nullptr));
-  CB_SS_TRY(Download(y, d_y, p.bdl));
-  CB_SS_TRY(Download(last_state, d_last, Bt * D * N));
+  CB_CUDA_TRY(Upload(&d_u, mem, u, p.bdl));
+  CB_CUDA_TRY(Upload(&d_delta, mem, delta, p.bdl));
+  CB_CUDA_TRY(Upload(&d_A, mem, A, D * N));
+  CB_CUDA_TRY(Upload(&d_B, mem, B, p.bElems));
+  CB_CUDA_TRY(Upload(&d_C, mem, C, p.cElems));
+  CB_CUDA_TRY(mem.Alloc(&d_y, p.bdl));
+  CB_CUDA_TRY(mem.Alloc(&d_last, Bt * D * N));
+  CB_CUDA_TRY(LaunchForward(p, MakeFwdArgs(p, d_u, d_delta, d_A, d_B, d_C, d_y, d_last), nullptr));
+  CB_CUDA_TRY(Download(y, d_y, p.bdl));
+  CB_CUDA_TRY(Download(last_state, d_last, Bt * D * N));
   return 0;
 }
 
 // SelectiveScanGrad on host arrays: dy, u, delta [Bt, D, L], A, B, C as above → du, ddelta
 // [Bt, D, L], dA [D, N], dB (b_shape), dC (c_shape).
-CB_SS_EXPORT int ClaimbenchSelectiveScanGradHost(const float* dy, const float* u,
+CB_CUDA_EXPORT int ClaimbenchSelectiveScanGradHost(const float* dy, const float* u,
                                                 const float* delta, const float* A,
                                                 const float* B, const int64_t* b_shape,
                                                 const float* C, const int64_t* c_shape,
@@ -965,32 +914,32 @@ CB_SS_EXPORT int ClaimbenchSelectiveScanGradHost(const float* dy, const float* u
   float *d_dy = nullptr, *d_u = nullptr, *d_delta = nullptr, *d_A = nullptr, *d_B = nullptr;
   float *d_C = nullptr, *d_du = nullptr, *d_ddelta = nullptr, *d_dA = nullptr, *d_dB = nullptr;
   float *d_dC = nullptr, *d_ws = nullptr;
-  CB_SS_TRY(Upload(&d_dy, mem, dy, p.bdl));
-  CB_SS_TRY(Upload(&d_u, mem, u, p.bdl));
-  CB_SS_TRY(Upload(&d_delta, mem, delta, p.bdl));
-  CB_SS_TRY(Upload(&d_A, mem, A, D * N));
-  CB_SS_TRY(Upload(&d_B, mem, B, p.bElems));
-  CB_SS_TRY(Upload(&d_C, mem, C, p.cElems));
-  CB_SS_TRY(mem.Alloc(&d_du, p.bdl));
-  CB_SS_TRY(mem.Alloc(&d_ddelta, p.bdl));
-  CB_SS_TRY(mem.Alloc(&d_dA, D * N));
-  CB_SS_TRY(mem.Alloc(&d_dB, p.bElems));
-  CB_SS_TRY(mem.Alloc(&d_dC, p.cElems));
-  CB_SS_TRY(mem.Alloc(&d_ws, p.wsFloats));
+  CB_CUDA_TRY(Upload(&d_dy, mem, dy, p.bdl));
+  CB_CUDA_TRY(Upload(&d_u, mem, u, p.bdl));
+  CB_CUDA_TRY(Upload(&d_delta, mem, delta, p.bdl));
+  CB_CUDA_TRY(Upload(&d_A, mem, A, D * N));
+  CB_CUDA_TRY(Upload(&d_B, mem, B, p.bElems));
+  CB_CUDA_TRY(Upload(&d_C, mem, C, p.cElems));
+  CB_CUDA_TRY(mem.Alloc(&d_du, p.bdl));
+  CB_CUDA_TRY(mem.Alloc(&d_ddelta, p.bdl));
+  CB_CUDA_TRY(mem.Alloc(&d_dA, D * N));
+  CB_CUDA_TRY(mem.Alloc(&d_dB, p.bElems));
+  CB_CUDA_TRY(mem.Alloc(&d_dC, p.cElems));
+  CB_CUDA_TRY(mem.Alloc(&d_ws, p.wsFloats));
   const GradLaunch g = MakeGradLaunch(p, d_dy, d_u, d_delta, d_A, d_B, d_C, d_du, d_ddelta, d_dA,
                                       d_dB, d_dC, d_ws);
-  CB_SS_TRY(LaunchGrad(p, g, nullptr));
-  CB_SS_TRY(Download(du, d_du, p.bdl));
-  CB_SS_TRY(Download(ddelta, d_ddelta, p.bdl));
-  CB_SS_TRY(Download(dA, d_dA, D * N));
-  CB_SS_TRY(Download(dB, d_dB, p.bElems));
-  CB_SS_TRY(Download(dC, d_dC, p.cElems));
+  CB_CUDA_TRY(LaunchGrad(p, g, nullptr));
+  CB_CUDA_TRY(Download(du, d_du, p.bdl));
+  CB_CUDA_TRY(Download(ddelta, d_ddelta, p.bdl));
+  CB_CUDA_TRY(Download(dA, d_dA, D * N));
+  CB_CUDA_TRY(Download(dB, d_dB, p.bElems));
+  CB_CUDA_TRY(Download(dC, d_dC, p.cElems));
   return 0;
 }
 
 // SelectiveScan on device arrays (the shapes stay on the host), queued on `stream` (a
 // cudaStream_t; null: the default stream); does not synchronize.
-CB_SS_EXPORT int ClaimbenchSelectiveScanDevice(const float* u, const float* delta, const float* A,
+CB_CUDA_EXPORT int ClaimbenchSelectiveScanDevice(const float* u, const float* delta, const float* A,
                                               const float* B, const int64_t* b_shape,
                                               const float* C, const int64_t* c_shape,
                                               int64_t Bt, int64_t D, int64_t L, int64_t N,
@@ -998,13 +947,13 @@ CB_SS_EXPORT int ClaimbenchSelectiveScanDevice(const float* u, const float* delt
   if (!u || !delta || !A || !B || !b_shape || !C || !c_shape || !y || !last_state) return kErrNull;
   Plan p;
   if (const int rc = MakePlan(Bt, D, L, N, b_shape, c_shape, &p)) return rc;
-  CB_SS_TRY(LaunchForward(p, MakeFwdArgs(p, u, delta, A, B, C, y, last_state),
+  CB_CUDA_TRY(LaunchForward(p, MakeFwdArgs(p, u, delta, A, B, C, y, last_state),
                           static_cast<cudaStream_t>(stream)));
   return 0;
 }
 
 // The device workspace ClaimbenchSelectiveScanGradDevice needs, in bytes (≥ 256), or an error.
-CB_SS_EXPORT int64_t ClaimbenchSelectiveScanGradWorkspaceBytes(const int64_t* b_shape,
+CB_CUDA_EXPORT int64_t ClaimbenchSelectiveScanGradWorkspaceBytes(const int64_t* b_shape,
                                                               const int64_t* c_shape, int64_t Bt,
                                                               int64_t D, int64_t L, int64_t N) {
   if (!b_shape || !c_shape) return kErrNull;
@@ -1016,7 +965,7 @@ CB_SS_EXPORT int64_t ClaimbenchSelectiveScanGradWorkspaceBytes(const int64_t* b_
 
 // SelectiveScanGrad on device arrays with a device workspace of at least
 // ClaimbenchSelectiveScanGradWorkspaceBytes bytes, queued on `stream`; does not synchronize.
-CB_SS_EXPORT int ClaimbenchSelectiveScanGradDevice(
+CB_CUDA_EXPORT int ClaimbenchSelectiveScanGradDevice(
     const float* dy, const float* u, const float* delta, const float* A, const float* B,
     const int64_t* b_shape, const float* C, const int64_t* c_shape, int64_t Bt, int64_t D,
     int64_t L, int64_t N, float* du, float* ddelta, float* dA, float* dB, float* dC,
@@ -1030,7 +979,7 @@ CB_SS_EXPORT int ClaimbenchSelectiveScanGradDevice(
   if (workspace_bytes < p.wsFloats * static_cast<int64_t>(sizeof(float))) return kErrArgument;
   const GradLaunch g = MakeGradLaunch(p, dy, u, delta, A, B, C, du, ddelta, dA, dB, dC,
                                       static_cast<float*>(workspace));
-  CB_SS_TRY(LaunchGrad(p, g, static_cast<cudaStream_t>(stream)));
+  CB_CUDA_TRY(LaunchGrad(p, g, static_cast<cudaStream_t>(stream)));
   return 0;
 }
 
@@ -1038,7 +987,7 @@ CB_SS_EXPORT int ClaimbenchSelectiveScanGradDevice(
 // u, dY ~ U[−1, 1), Δ ~ U[0.001, 0.1), A[d, n] = −(n + 1), B, C ~ U[−1, 1), of shape
 // [Bt, 1, N, L] (selective = 1) or [1, D, N, 1] (selective = 0). Two warm-up calls, then
 // `repeats` calls between two events; *ms_per_call = their mean in milliseconds.
-CB_SS_EXPORT int ClaimbenchSelectiveScanTime(int64_t Bt, int64_t D, int64_t L, int64_t N,
+CB_CUDA_EXPORT int ClaimbenchSelectiveScanTime(int64_t Bt, int64_t D, int64_t L, int64_t N,
                                             int selective, int backward, int repeats,
                                             double* ms_per_call) {
   if (!ms_per_call) return kErrNull;
@@ -1051,56 +1000,44 @@ CB_SS_EXPORT int ClaimbenchSelectiveScanTime(int64_t Bt, int64_t D, int64_t L, i
   float *u = nullptr, *delta = nullptr, *A = nullptr, *B = nullptr, *C = nullptr;
   float *dy = nullptr, *y = nullptr, *last = nullptr, *du = nullptr, *ddelta = nullptr;
   float *dA = nullptr, *dB = nullptr, *dC = nullptr, *ws = nullptr;
-  CB_SS_TRY(mem.Alloc(&u, p.bdl));
-  CB_SS_TRY(mem.Alloc(&delta, p.bdl));
-  CB_SS_TRY(mem.Alloc(&A, D * N));
-  CB_SS_TRY(mem.Alloc(&B, p.bElems));
-  CB_SS_TRY(mem.Alloc(&C, p.cElems));
+  CB_CUDA_TRY(mem.Alloc(&u, p.bdl));
+  CB_CUDA_TRY(mem.Alloc(&delta, p.bdl));
+  CB_CUDA_TRY(mem.Alloc(&A, D * N));
+  CB_CUDA_TRY(mem.Alloc(&B, p.bElems));
+  CB_CUDA_TRY(mem.Alloc(&C, p.cElems));
   const auto fill = [](float* q, int64_t n, uint64_t seed, float lo, float hi) {
     const int64_t blocks = Min64((n + 255) / 256, 4096);
     SelectiveScanFillKernel<<<static_cast<unsigned>(blocks), 256>>>(q, n, seed, lo, hi);
     return cudaGetLastError();
   };
-  CB_SS_TRY(fill(u, p.bdl, 1, -1.f, 1.f));
-  CB_SS_TRY(fill(delta, p.bdl, 2, 0.001f, 0.1f));
-  CB_SS_TRY(fill(B, p.bElems, 3, -1.f, 1.f));
-  CB_SS_TRY(fill(C, p.cElems, 4, -1.f, 1.f));
+  CB_CUDA_TRY(fill(u, p.bdl, 1, -1.f, 1.f));
+  CB_CUDA_TRY(fill(delta, p.bdl, 2, 0.001f, 0.1f));
+  CB_CUDA_TRY(fill(B, p.bElems, 3, -1.f, 1.f));
+  CB_CUDA_TRY(fill(C, p.cElems, 4, -1.f, 1.f));
   {
     std::vector<float> a(static_cast<size_t>(D * N));
     for (int64_t i = 0; i < D * N; ++i) a[static_cast<size_t>(i)] = -static_cast<float>(i % N + 1);
-    CB_SS_TRY(cudaMemcpy(A, a.data(), a.size() * sizeof(float), cudaMemcpyHostToDevice));
+    CB_CUDA_TRY(cudaMemcpy(A, a.data(), a.size() * sizeof(float), cudaMemcpyHostToDevice));
   }
   FwdArgs fwd{};
   GradLaunch grad{};
   if (backward) {
-    CB_SS_TRY(mem.Alloc(&dy, p.bdl));
-    CB_SS_TRY(fill(dy, p.bdl, 5, -1.f, 1.f));
-    CB_SS_TRY(mem.Alloc(&du, p.bdl));
-    CB_SS_TRY(mem.Alloc(&ddelta, p.bdl));
-    CB_SS_TRY(mem.Alloc(&dA, D * N));
-    CB_SS_TRY(mem.Alloc(&dB, p.bElems));
-    CB_SS_TRY(mem.Alloc(&dC, p.cElems));
-    CB_SS_TRY(mem.Alloc(&ws, p.wsFloats));
+    CB_CUDA_TRY(mem.Alloc(&dy, p.bdl));
+    CB_CUDA_TRY(fill(dy, p.bdl, 5, -1.f, 1.f));
+    CB_CUDA_TRY(mem.Alloc(&du, p.bdl));
+    CB_CUDA_TRY(mem.Alloc(&ddelta, p.bdl));
+    CB_CUDA_TRY(mem.Alloc(&dA, D * N));
+    CB_CUDA_TRY(mem.Alloc(&dB, p.bElems));
+    CB_CUDA_TRY(mem.Alloc(&dC, p.cElems));
+    CB_CUDA_TRY(mem.Alloc(&ws, p.wsFloats));
     grad = MakeGradLaunch(p, dy, u, delta, A, B, C, du, ddelta, dA, dB, dC, ws);
   } else {
-    CB_SS_TRY(mem.Alloc(&y, p.bdl));
-    CB_SS_TRY(mem.Alloc(&last, Bt * D * N));
+    CB_CUDA_TRY(mem.Alloc(&y, p.bdl));
+    CB_CUDA_TRY(mem.Alloc(&last, Bt * D * N));
     fwd = MakeFwdArgs(p, u, delta, A, B, C, y, last);
   }
   const auto call = [&]() {
     return backward ? LaunchGrad(p, grad, nullptr) : LaunchForward(p, fwd, nullptr);
   };
-  for (int i = 0; i < 2; ++i) CB_SS_TRY(call());
-  CB_SS_TRY(cudaDeviceSynchronize());
-  Events ev;
-  CB_SS_TRY(cudaEventCreate(&ev.start));
-  CB_SS_TRY(cudaEventCreate(&ev.stop));
-  CB_SS_TRY(cudaEventRecord(ev.start, nullptr));
-  for (int i = 0; i < repeats; ++i) CB_SS_TRY(call());
-  CB_SS_TRY(cudaEventRecord(ev.stop, nullptr));
-  CB_SS_TRY(cudaEventSynchronize(ev.stop));
-  float ms = 0.f;
-  CB_SS_TRY(cudaEventElapsedTime(&ms, ev.start, ev.stop));
-  *ms_per_call = static_cast<double>(ms) / repeats;
-  return 0;
+  return TimeCalls(call, repeats, ms_per_call);
 }
