@@ -7,7 +7,9 @@
  * Each arm is one entry of {@linkcode ARMS}: a sequence model (parameters + logits). The
  * transformer arms are parameter-matched (no position parameters); the state-space arms' models
  * are fixed here ({@linkcode GSSM_MAMBA}, {@linkcode GSSM_LSTM}) and join as entries when a suite
- * trains them.
+ * trains them; `mamba-2x` is the one arm of twice the size (the phone-book claim's "largest
+ * GSSM"). {@linkcode armsForVocab} builds the same arms for a task of another vocabulary (the
+ * phone book's 46 tokens).
  * @module
  */
 import { type CopyBatch, copyEvalBatch, copyTrainBatch, copyVocab } from "../fixtures/copy_task.ts";
@@ -102,6 +104,36 @@ export function gssmStateBits(): { model: string; bits: number }[] {
   ];
 }
 
+/**
+ * The bits a transformer arm's KV cache grows by per token: keys and values of every layer,
+ * fp32. Null for a GSSM, whose state ({@linkcode CopyArm.stateBits}) does not grow.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { copyArm, kvBitsPerToken } from "./copy_arms.ts";
+ *
+ * assertEquals(kvBitsPerToken(copyArm("hard-alibi")), 8_192); // 2 · 2 layers · d 64 · 32
+ * assertEquals(kvBitsPerToken(copyArm("mamba")), null);
+ * ```
+ */
+export function kvBitsPerToken(arm: CopyArm): number | null {
+  if (arm.family !== "transformer") return null;
+  const cfg = arm.config as TransformerConfig;
+  return 2 * cfg.layers * cfg.dModel * 32;
+}
+
+/**
+ * What an arm keeps as it reads, for legends: a GSSM's fixed state, or a transformer's KV cache,
+ * which grows with the input ("8,192 bits per token").
+ */
+export function stateLabel(arm: CopyArm): string {
+  const perToken = kvBitsPerToken(arm);
+  return perToken === null
+    ? `${arm.stateBits!.toLocaleString("en-US")} bits`
+    : `${perToken.toLocaleString("en-US")} bits per token`;
+}
+
 function transformerArm(id: string, label: string, cfg: TransformerConfig): CopyArm {
   return {
     id,
@@ -155,32 +187,61 @@ function lstmArm(id: string, label: string, cfg: LstmConfig): CopyArm {
   };
 }
 
-/** The arms, in the order figures list them. */
-export const ARMS: readonly CopyArm[] = [
-  transformerArm("hard-alibi", "T Hard-ALiBi", {
-    ...BASE,
-    position: "hard-alibi",
-    hardAlibiWindows: hardAlibiWindows(8, 4),
-  }),
-  // NoPE has no position signal but the causal mask: it must first derive positions, then form a
-  // previous-token head, then the induction (copy) head. With 2 layers it did not learn to copy at
-  // all (loss 2.5 after 3,000 steps; 0.28 at L = 10 after the full 5,000); with 4 layers it does
-  // (pilot, seed 0, lr 1e-3: 1.0 at L = 10 and 20). CLAIMS.md §1.4 allows 4 layers; width 48
-  // (8 heads × 6, MLP 192) keeps its 114,624 parameters within 15% of the others' 102,016.
-  transformerArm("nope", "T NoPE (4 layers)", {
-    ...BASE,
-    position: "nope",
-    layers: 4,
-    dModel: 48,
-    mlp: 192,
-  }),
-  transformerArm("alibi", "T ALiBi", { ...BASE, position: "alibi" }),
-  // GPT-NeoX rotates 25% of each head's dims; of our 8-dim heads that leaves 2 dims, a single
-  // frequency, with which the pilot did not learn to copy at all. We rotate every dim.
-  transformerArm("rope", "T RoPE", { ...BASE, position: "rope", ropeFraction: 1 }),
-  mambaArm("mamba", "GSSM Mamba (3 layers)", GSSM_MAMBA),
-  lstmArm("lstm", "GSSM LSTM", GSSM_LSTM),
-];
+/**
+ * The arms for a task of `vocab` tokens, in the order figures list them: the same architectures
+ * for every task, only the embedding (tied to the head) sized to the vocabulary. At the copy
+ * vocabulary these are {@linkcode ARMS}, whose configs name cached models: a change here that
+ * alters them retrains every copy arm.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { armsForVocab } from "./copy_arms.ts";
+ *
+ * assertEquals(armsForVocab(46).map((a) => a.paramCount), [
+ *   103_040, 115_392, 103_040, 103_040, 101_376, 199_680, 106_400,
+ * ]);
+ * ```
+ */
+export function armsForVocab(vocab: number): CopyArm[] {
+  // Spreads keep `vocab` as the first key, where the copy configs have always had it.
+  const base = { ...BASE, vocab };
+  const mamba = { ...GSSM_MAMBA, vocab };
+  return [
+    transformerArm("hard-alibi", "T Hard-ALiBi", {
+      ...base,
+      position: "hard-alibi",
+      hardAlibiWindows: hardAlibiWindows(8, 4),
+    }),
+    // NoPE has no position signal but the causal mask: it must first derive positions, then form
+    // a previous-token head, then the induction (copy) head. With 2 layers it did not learn to
+    // copy at all (loss 2.5 after 3,000 steps; 0.28 at L = 10 after the full 5,000); with 4 layers
+    // it does (pilot, seed 0, lr 1e-3: 1.0 at L = 10 and 20). CLAIMS.md §1.4 allows 4 layers;
+    // width 48 (8 heads × 6, MLP 192) keeps its 114,624 parameters within 15% of the others'
+    // 102,016 (at the copy vocabulary).
+    transformerArm("nope", "T NoPE (4 layers)", {
+      ...base,
+      position: "nope",
+      layers: 4,
+      dModel: 48,
+      mlp: 192,
+    }),
+    transformerArm("alibi", "T ALiBi", { ...base, position: "alibi" }),
+    // GPT-NeoX rotates 25% of each head's dims; of our 8-dim heads that leaves 2 dims, a single
+    // frequency, with which the pilot did not learn to copy at all. We rotate every dim.
+    transformerArm("rope", "T RoPE", { ...base, position: "rope", ropeFraction: 1 }),
+    mambaArm("mamba", "GSSM Mamba (3 layers)", mamba),
+    // Twice the blocks of `mamba`, each the same (d 64, expand 2, N 16): 6 × 32,768 + 128 + 64·V
+    // parameters (198,656 at the copy vocabulary, 199,680 at the phone book's; 1.97× `mamba`),
+    // and twice its state (466,944 bits). Depth rather than width keeps the block that the
+    // smaller arm was tuned with; the paper's "largest GSSM" (Mamba 2.8B) is 7.6× its smallest.
+    mambaArm("mamba-2x", "GSSM Mamba 2× (6 layers)", { ...mamba, layers: 6 }),
+    lstmArm("lstm", "GSSM LSTM", { ...GSSM_LSTM, vocab }),
+  ];
+}
+
+/** The arms of the copy vocabulary (30 tokens), in the order figures list them. */
+export const ARMS: readonly CopyArm[] = armsForVocab(copyVocab(ALPHABET).size);
 
 /** Steps and peak learning rate of one arm's training. */
 export interface TrainBudget {

@@ -2,6 +2,7 @@ import { assert, assertEquals, assertThrows } from "@std/assert";
 import {
   armBudget,
   ARMS,
+  armsForVocab,
   COPY_TRAINING,
   copyArm,
   GSSM_LSTM,
@@ -9,12 +10,13 @@ import {
   gssmStateBits,
   rowCopied,
 } from "./copy_arms.ts";
+import { PHONEBOOK_VOCAB } from "../fixtures/phonebook.ts";
 import { lstmParamCount } from "../models/lstm.ts";
 import { mambaParamCount } from "../models/mamba.ts";
 
-Deno.test("the transformer arms are parameter-matched within 15% (CLAIMS.md §1.4)", () => {
+Deno.test("the arms are parameter-matched within 15% (CLAIMS.md §1.4), but for Mamba 2×", () => {
   const primary = ARMS[0].paramCount;
-  for (const a of ARMS) {
+  for (const a of ARMS.filter((a) => a.id !== "mamba-2x")) {
     assert(Math.abs(a.paramCount / primary - 1) <= 0.15, `${a.id}: ${a.paramCount} vs ${primary}`);
   }
   // The positional variants of the primary model differ only in position handling.
@@ -46,12 +48,17 @@ Deno.test("every profile trains known arms, Hard-ALiBi first", () => {
     // A packed training example of the longest string must fit the context.
     assert(2 * c.trainMaxLen + 3 <= c.context + 1);
   }
-  assertThrows(() => copyArm("gru"), RangeError, "hard-alibi, nope, alibi, rope, mamba, lstm");
+  assertThrows(
+    () => copyArm("gru"),
+    RangeError,
+    "hard-alibi, nope, alibi, rope, mamba, mamba-2x, lstm",
+  );
   assertEquals(ARMS.map((a) => a.family), [
     "transformer",
     "transformer",
     "transformer",
     "transformer",
+    "gssm",
     "gssm",
     "gssm",
   ]);
@@ -80,4 +87,58 @@ Deno.test("the GSSM arms match the Hard-ALiBi arm's size within 15%, and their s
   }
   // Mamba: 3 layers × (128·16 scan + 3·128 conv) floats; LSTM: h and c of 112.
   assertEquals(gssmStateBits().map((s) => s.bits), [233_472, 7_168]);
+});
+
+Deno.test("the copy arms keep the configs their cached models are keyed by", () => {
+  // The configs before `armsForVocab`, written out in their key order.
+  const base = { vocab: 30, dModel: 64, heads: 8, layers: 2, mlp: 256, tiedHead: true };
+  const before: Record<string, unknown> = {
+    "hard-alibi": {
+      ...base,
+      position: "hard-alibi",
+      hardAlibiWindows: [1, 2, 3, 4, null, null, null, null],
+    },
+    nope: { ...base, position: "nope", layers: 4, dModel: 48, mlp: 192 },
+    alibi: { ...base, position: "alibi" },
+    rope: { ...base, position: "rope", ropeFraction: 1 },
+    mamba: { vocab: 30, dModel: 64, layers: 3, layer: "mamba", dState: 16 },
+    lstm: { vocab: 30, hidden: 112, layers: 1 },
+  };
+  for (const [id, config] of Object.entries(before)) {
+    assertEquals(JSON.stringify(copyArm(id).config), JSON.stringify(config), id);
+  }
+  assertEquals(copyArm("mamba").config, GSSM_MAMBA);
+  assertEquals(copyArm("lstm").config, GSSM_LSTM);
+});
+
+Deno.test("the phone-book arms differ from the copy arms in their vocabulary only", () => {
+  const arms = armsForVocab(PHONEBOOK_VOCAB.size);
+  assertEquals(arms.map((a) => a.id), ARMS.map((a) => a.id));
+  arms.forEach((a, i) => {
+    const copy = ARMS[i].config as { vocab: number };
+    assertEquals(copy.vocab, 30);
+    assertEquals(a.config, { ...copy, vocab: PHONEBOOK_VOCAB.size });
+    assertEquals(a.label, ARMS[i].label);
+    assertEquals(a.stateBits, ARMS[i].stateBits);
+    // The tied embedding grows by 16 rows of the arm's width.
+    assertEquals(a.paramCount - ARMS[i].paramCount, 16 * a.paramShapes[0].shape[1], a.id);
+  });
+  assertEquals(arms.map((a) => a.paramCount), [
+    103_040,
+    115_392,
+    103_040,
+    103_040,
+    101_376,
+    199_680,
+    106_400,
+  ]);
+});
+
+Deno.test("Mamba 2× has twice the blocks of the Mamba arm: about twice its parameters and state", () => {
+  const [mamba, twice] = [copyArm("mamba"), copyArm("mamba-2x")];
+  assertEquals(twice.config, { ...GSSM_MAMBA, layers: 6 });
+  assertEquals(twice.paramCount, 198_656);
+  const ratio = twice.paramCount / mamba.paramCount;
+  assert(ratio > 1.9 && ratio < 2, `${ratio}`);
+  assertEquals(twice.stateBits, 2 * mamba.stateBits!);
 });

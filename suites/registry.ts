@@ -11,6 +11,7 @@ import { copyDataEfficiency } from "./copy_data_efficiency.ts";
 import { ngramHashingProbe } from "./ngram_hashing_probe.ts";
 import { selectiveCopyingSsm } from "./selective_copying_ssm.ts";
 import { metricAttention } from "./metric_attention.ts";
+import { ngramLookup } from "./ngram_lookup.ts";
 
 /** Every suite `deno task reproduce` can run. */
 export const SUITES: readonly Suite[] = [
@@ -21,4 +22,5 @@ export const SUITES: readonly Suite[] = [
   ngramHashingProbe,
   selectiveCopyingSsm,
   metricAttention,
+  ngramLookup,
 ];
