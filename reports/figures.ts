@@ -68,6 +68,7 @@ function measureText(item: TextItem, text: unknown): number {
 type Layer = Record<string, unknown>;
 type Encoding = Record<string, unknown>;
 type Rule = NonNullable<FigureData["rules"]>[number];
+type Span = NonNullable<FigureData["spans"]>[number];
 
 function encodeField(f: FigureField): Encoding {
   const def: Encoding = { field: f.field, type: f.type, title: f.title };
@@ -190,10 +191,37 @@ function ruleLayers(fig: FigureData, rule: Rule): Layer[] {
   ];
 }
 
+function spanLayers(fig: FigureData, span: Span): Layer[] {
+  // Its own one-row data, as a rule's; the label sits inside the span's top-left corner.
+  const data = { values: [{ from: span.from, to: span.to, label: span.label }] };
+  const x = { ...encodeX(fig), field: "from" };
+  return [
+    {
+      data,
+      mark: { type: "rect", color: "#888", opacity: 0.12 },
+      encoding: { x, x2: { field: "to" } },
+    },
+    {
+      data,
+      mark: {
+        type: "text",
+        color: "#333",
+        fontSize: 10,
+        align: "left",
+        baseline: "top",
+        dx: 3,
+        dy: 3,
+      },
+      encoding: { x, y: { value: 0 }, text: { field: "label" } },
+    },
+  ];
+}
+
 /**
  * The Vega-Lite spec for a figure, data inlined, fonts set to DejaVu Sans.
  *
- * Layers, bottom to top: the band (area, opacity 0.2), the mark (a "line" also gets points), the
+ * Layers, bottom to top: the shaded x ranges of `spans` with their labels, the band (area,
+ * opacity 0.2), the mark (a "line" also gets points), the
  * pass/fail points, then one rule + text label per entry of `rules`. With `column` the layers
  * are faceted into small multiples.
  *
@@ -204,6 +232,7 @@ function ruleLayers(fig: FigureData, rule: Rule): Layer[] {
  */
 export function figureSpec(fig: FigureData): vl.TopLevelSpec {
   const layers = [
+    ...(fig.spans ?? []).flatMap((span) => spanLayers(fig, span)),
     ...(fig.band ? [bandLayer(fig, fig.band)] : []),
     ...mainLayers(fig),
     ...(fig.passField ? [passLayer(fig, fig.passField)] : []),

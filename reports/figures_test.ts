@@ -98,3 +98,21 @@ Deno.test("renderPng() returns a PNG with the text drawn", async () => {
   assertNotEquals(untitled, svg);
   assertNotEquals(renderPng(untitled), png);
 });
+
+Deno.test("figureSpec() shades a span of x under the data, with its label", async () => {
+  const fig = { ...figure(), spans: [{ from: 32, to: 256, label: "training" }] };
+  const layers = (figureSpec(fig) as unknown as { layer: Record<string, unknown>[] }).layer;
+  // Bottom layer: the rect from 32 to 256; then its label; the band and series draw over them.
+  assertEquals((layers[0].mark as { type: string }).type, "rect");
+  assertEquals((layers[0].data as { values: unknown[] }).values, [
+    { from: 32, to: 256, label: "training" },
+  ]);
+  assertEquals((layers[1].mark as { type: string }).type, "text");
+  const svg = await renderSvg(figureSpec(fig));
+  assertStringIncludes(svg, "training");
+  const plain = await renderSvg(figureSpec(figure()));
+  assertEquals(
+    (svg.match(/mark-rect/g) ?? []).length,
+    (plain.match(/mark-rect/g) ?? []).length + 1,
+  );
+});

@@ -118,6 +118,8 @@ export interface FigureData {
   band?: { lower: string; upper: string };
   /** Thresholds/guide values drawn as rules with a text label. */
   rules?: { axis: "x" | "y"; value: number; label: string }[];
+  /** Ranges of x shaded grey under the data, with a text label (e.g. the training range). */
+  spans?: { from: number; to: number; label: string }[];
 }
 
 /** Everything one suite run produced. */
@@ -360,6 +362,14 @@ function validateFigure(x: unknown, path: string): void {
       oneOf(rule.axis, ["x", "y"], `${path}.rules[${i}].axis`);
       finite(rule.value, `${path}.rules[${i}].value`);
       string(rule.label, `${path}.rules[${i}].label`);
+    });
+  }
+  if (f.spans !== undefined) {
+    array(f.spans, `${path}.spans`).forEach((r, i) => {
+      const span = object(r, `${path}.spans[${i}]`);
+      finite(span.from, `${path}.spans[${i}].from`);
+      finite(span.to, `${path}.spans[${i}].to`);
+      string(span.label, `${path}.spans[${i}].label`);
     });
   }
 }

@@ -72,6 +72,9 @@ Deno.test("validateResults() rejects a wrong schema, a non-kebab suite and bad f
   const y = results();
   (y.figures as unknown[]).push((y.figures as unknown[])[0]);
   assertThrows(() => validateResults(y), TypeError, "figures[1].id must be unique");
+  const z = results();
+  (z.figures as Record<string, unknown>[])[0].spans = [{ from: 8, to: null, label: "training" }];
+  assertThrows(() => validateResults(z), TypeError, "figures[0].spans[0].to");
 });
 
 Deno.test("validateResults() rejects matches inconsistent with actual and expected", () => {

@@ -560,7 +560,7 @@ async function run(ctx: SuiteContext) {
     id: "accuracy-vs-length",
     title: "n-gram lookup: string accuracy vs string length, key after (suffix) or before (prefix)",
     caption:
-      `Trained on |s| ${c.trainMinLen}–${Ltr} (rules), n = 3, k = 3; median over seeds ${
+      `Trained on |s| ${c.trainMinLen}–${Ltr} (shaded), n = 3, k = 3; median over seeds ${
         seeds.join(", ")
       }, band min–max; ${c.evalCount} strings per point, teacher-forced exact match of the answer ` +
       "and its `.`. The legend gives each arm's state: a GSSM's is fixed, a transformer's KV " +
@@ -572,10 +572,7 @@ async function run(ctx: SuiteContext) {
     color: { field: "arm", title: "arm", type: "nominal" },
     column: { field: "key", title: "key", type: "nominal" },
     band: { lower: "lo", upper: "hi" },
-    rules: [
-      { axis: "x", value: c.trainMinLen, label: `training ${c.trainMinLen}` },
-      { axis: "x", value: Ltr, label: `–${Ltr}` },
-    ],
+    spans: [{ from: c.trainMinLen, to: Ltr, label: "training" }],
   }];
   return {
     config: {

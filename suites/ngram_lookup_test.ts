@@ -20,6 +20,7 @@ Deno.test("at the smoke budget no arm learns the lookup: the gate fails, the res
   assertEquals(fig.data.length, pairs * c.evalLengths.length);
   assertEquals(new Set(fig.data.map((d) => d.key)), new Set(["suffix key", "prefix key"]));
   assert(fig.data.some((d) => String(d.arm).includes("bits per token")));
+  assertEquals(fig.spans, [{ from: c.trainMinLen, to: c.trainMaxLen, label: "training" }]);
 });
 
 Deno.test("every profile's context holds its longest training example", () => {
