@@ -5,7 +5,10 @@
  * succeed; 6 layers with dilations [1,2,3,4,5,1] succeed with half the parameters; uniform
  * dilation 2 reaches 48 cells but only even offsets and fails.
  *
- * S1, S2 check the seed's own arithmetic and table; S3 trains the arms from fixed seeds.
+ * S1, S2 check the seed's own arithmetic and table; S3 trains the arms from fixed seeds. The full
+ * profile also trains the `selective-copying-ssm` suite's selective (S6) scan on the same task
+ * and draws it beside the CNNs, so the two answers to selective copying sit side by side; the seed
+ * makes no claim about it, so no check reads it.
  * @module
  */
 import { Prng } from "../fixtures/prng.ts";
@@ -24,6 +27,18 @@ import {
   dilatedCnnParamShapes,
   receptiveField,
 } from "../models/dilated_cnn.ts";
+import {
+  type MambaConfig,
+  mambaLogits,
+  mambaParamCount,
+  mambaParams,
+  mambaParamShapes,
+  mambaStateBits,
+  type SsmLayer,
+} from "../models/mamba.ts";
+import type { RandomSource } from "../fixtures/prng.ts";
+import type { Value } from "../onnx/graph.ts";
+import type { ParamShape, ParamSpec } from "../onnx/optim.ts";
 import { crossEntropy } from "../onnx/nn.ts";
 import { argMax } from "../onnx/ops.ts";
 import { ADAMW_DEFAULTS, type AdamWConfig } from "../onnx/optim.ts";
@@ -125,12 +140,26 @@ export interface Arm {
   expect: "solves" | "fails";
 }
 
+/**
+ * A state-space arm trained on the same task with the same recipe and drawn beside the CNNs; no
+ * check reads it (the seed's claim is about CNNs).
+ */
+export interface SsmArm {
+  id: string;
+  label: string;
+  layer: SsmLayer;
+}
+
 /** A profile's configuration of S3. */
 export interface SelectiveCopyConfig {
   task: SelectiveCopyOptions;
   channels: number;
   kernel: number;
   arms: Arm[];
+  /** Drawn beside the CNNs, not judged. */
+  ssmArms: SsmArm[];
+  /** The SSM arms' shape: `selective-copying-ssm`'s models (d_model, layers, state N). */
+  ssm: { dModel: number; layers: number; dState: number };
   batch: number;
   steps: number;
   lr: number;
@@ -147,6 +176,9 @@ export interface SelectiveCopyConfig {
 }
 
 const OPTIMIZER: AdamWConfig = { ...ADAMW_DEFAULTS, weightDecay: 0.01, clipNorm: 1.0 };
+
+/** `selective-copying-ssm`'s models: 2 layers, d_model 32, state N 16. */
+const SSM_SHAPE = { dModel: 32, layers: 2, dState: 16 };
 
 /** The profiles. `full` is the seed's own task and width; `quick` the scaled task of CLAIMS S3. */
 export const CONFIGS: Record<SuiteProfile, SelectiveCopyConfig> = {
@@ -180,6 +212,10 @@ export const CONFIGS: Record<SuiteProfile, SelectiveCopyConfig> = {
         expect: "fails",
       },
     ],
+    // selective-copying-ssm's S6 arm (2 layers, d_model 32, N 16), ungated: 3 seeds add ≈ 12
+    // minutes on the portable engine (its Scan body), its LTI arm would add as many again.
+    ssmArms: [{ id: "s6", label: "S6 scan, 2 layers, d 32 (selective)", layer: "s6" }],
+    ssm: SSM_SHAPE,
     batch: 64,
     steps: 1800,
     lr: 2e-3,
@@ -225,6 +261,9 @@ export const CONFIGS: Record<SuiteProfile, SelectiveCopyConfig> = {
         expect: "fails",
       },
     ],
+    // None: the CNN arms use the 5 minutes; the full profile draws the SSM arms.
+    ssmArms: [],
+    ssm: SSM_SHAPE,
     batch: 64,
     steps: 2500,
     lr: 2e-3,
@@ -269,6 +308,8 @@ export const CONFIGS: Record<SuiteProfile, SelectiveCopyConfig> = {
         expect: "fails",
       },
     ],
+    ssmArms: [{ id: "s6", label: "S6 scan, 1 layer, d 8", layer: "s6" }],
+    ssm: { dModel: 8, layers: 1, dState: 4 },
     batch: 8,
     steps: 4,
     lr: 2e-3,
@@ -349,6 +390,40 @@ export function eliminationError(items: number): number {
 
 function modelConfig(c: SelectiveCopyConfig, arm: Arm): DilatedCnnConfig {
   return { vocab: 256, channels: c.channels, kernel: c.kernel, dilations: arm.dilations };
+}
+
+function ssmConfig(c: SelectiveCopyConfig, arm: SsmArm): MambaConfig {
+  return { vocab: 256, ...c.ssm, layer: arm.layer };
+}
+
+/** What training and evaluation need of an arm's model, CNN or SSM. */
+interface ArmModel {
+  /** Names the architecture in cache keys. */
+  config: DilatedCnnConfig | MambaConfig;
+  params(prng: RandomSource): ParamSpec[];
+  paramShapes: ParamShape[];
+  /** Logits [B, L, 256] for bytes [B, L]. */
+  logits(p: Record<string, Value>, ids: Value): Value;
+}
+
+function cnnModel(c: SelectiveCopyConfig, arm: Arm): ArmModel {
+  const m = modelConfig(c, arm);
+  return {
+    config: m,
+    params: (prng) => dilatedCnnParams(m, prng),
+    paramShapes: dilatedCnnParamShapes(m),
+    logits: (p, ids) => dilatedCnnLogits(m, p, ids),
+  };
+}
+
+function ssmModel(c: SelectiveCopyConfig, arm: SsmArm): ArmModel {
+  const m = ssmConfig(c, arm);
+  return {
+    config: m,
+    params: (prng) => mambaParams(m, prng),
+    paramShapes: mambaParamShapes(m),
+    logits: (p, ids) => mambaLogits(m, p, ids),
+  };
 }
 
 /** S1: parameter counts and receptive-field radii of every seed row. */
@@ -458,21 +533,21 @@ function validationSet(c: SelectiveCopyConfig): SelectiveCopyBatch {
 async function makeEvaluator(
   ctx: EvalContext,
   c: SelectiveCopyConfig,
-  model: DilatedCnnConfig,
+  model: ArmModel,
   valid: SelectiveCopyBatch,
 ): Promise<Evaluator> {
   const L = valid.length;
   const chunk = largestDivisor(c.validation, 500);
   const evaluator = await chunkedEvaluator(ctx, {
     name: "selective-copy-eval",
-    params: dilatedCnnParamShapes(model),
+    params: model.paramShapes,
     inputs: [
       { name: "input", dtype: "int32", width: L },
       { name: "target", dtype: "int32", width: L },
     ],
     chunk,
     outputs: (p, x) => {
-      const logits = dilatedCnnLogits(model, p, x.input);
+      const logits = model.logits(p, x.input);
       return { loss: crossEntropy(logits, x.target), pred: argMax(logits, { axis: -1 }) };
     },
   });
@@ -513,21 +588,21 @@ function largestDivisor(n: number, max: number): number {
 async function trainArm(
   ctx: SuiteContext,
   c: SelectiveCopyConfig,
-  arm: Arm,
+  armId: string,
+  model: ArmModel,
   seed: number,
   valid: SelectiveCopyBatch,
   evaluate: Evaluator,
 ): Promise<ArmSeedResult> {
-  const model = modelConfig(c, arm);
-  const params = dilatedCnnParams(model, new Prng(initSeed(ID, arm.id, seed)));
+  const params = model.params(new Prng(initSeed(ID, armId, seed)));
   const L = valid.length;
   const validTexts = new Set(valid.texts);
   const trainSeed = dataSeed(ID, "train", seed);
   const trained = await trainCached(ctx, {
-    label: `${ID} ${arm.id} seed ${seed}`,
+    label: `${ID} ${armId} seed ${seed}`,
     key: {
       suite: ID,
-      model,
+      model: model.config,
       task: c.task,
       batch: c.batch,
       lr: c.lr,
@@ -539,14 +614,14 @@ async function trainArm(
       evalEvery: c.evalEvery,
     },
     spec: {
-      name: `${ID}-${arm.id}`,
+      name: `${ID}-${armId}`,
       params,
       batch: [
         { name: "input", dtype: "int32", shape: [c.batch, L] },
         { name: "target", dtype: "int32", shape: [c.batch, L] },
       ],
       // The seed's loss: cross-entropy over all positions, not just the answer.
-      loss: (p, b) => crossEntropy(dilatedCnnLogits(model, p, b.input), b.target),
+      loss: (p, b) => crossEntropy(model.logits(p, b.input), b.target),
       optimizer: c.optimizer,
     },
     steps: c.steps,
@@ -602,11 +677,13 @@ async function run(ctx: SuiteContext) {
   const seeds = trainingSeeds(ctx, c.seeds);
   const valid = validationSet(c);
   const results = new Map<string, SeedResults<ArmSeedResult>>();
-  for (const arm of c.arms) {
-    const evaluate = await makeEvaluator(ctx, c, modelConfig(c, arm), valid);
-    const train = (seed: number) => trainArm(ctx, c, arm, seed, valid, evaluate);
-    results.set(arm.id, await acrossSeeds(seeds, phases, arm.id, train));
-  }
+  const trainAll = async (id: string, model: ArmModel) => {
+    const evaluate = await makeEvaluator(ctx, c, model, valid);
+    const train = (seed: number) => trainArm(ctx, c, id, model, seed, valid, evaluate);
+    results.set(id, await acrossSeeds(seeds, phases, id, train));
+  };
+  for (const arm of c.arms) await trainAll(arm.id, cnnModel(c, arm));
+  for (const arm of c.ssmArms) await trainAll(arm.id, ssmModel(c, arm));
 
   const maskError = (r: ArmSeedResult) => r.maskError;
   const positions = c.validation * c.task.items; // every validation string's answer items
@@ -676,6 +753,21 @@ async function run(ctx: SuiteContext) {
   }
   const solving = c.arms.filter((a) => a.expect === "solves");
   if (solving.length === 2) checks.push(paramsCheck(c, solving[0], solving[1]));
+  const ssmRows = c.ssmArms.map((arm) => {
+    const err = results.get(arm.id)!.spread(maskError);
+    const model = ssmConfig(c, arm);
+    return {
+      arm: arm.id,
+      label: arm.label,
+      layer: arm.layer,
+      params: mambaParamCount(model),
+      stateBits: mambaStateBits(model),
+      maskErrorMedian: err.median,
+      maskErrorMin: err.lo,
+      maskErrorMax: err.hi,
+      valLossMedian: results.get(arm.id)!.spread((r) => r.valLoss).median,
+    };
+  });
 
   const figures = buildFigures(c, results, seeds);
   return {
@@ -687,6 +779,8 @@ async function run(ctx: SuiteContext) {
     metrics: {
       seedTable: s1.rows,
       arms: armRows,
+      // Trained on the same task, drawn beside the CNNs; no check reads them.
+      ssmArms: ssmRows,
       perSeed: Object.fromEntries(
         [...results].map(([id, rs]) => [
           id,
@@ -735,13 +829,22 @@ const THRESHOLD_REASON = "Thresholds: fail ≥ 20% mask error (the seed's failin
   "or inconclusive of a 'solves' check means the claim is only partially reproduced at this " +
   "budget, not that it is refuted.";
 
+/** The captions' sentence on the SSM arms, where a profile trains them. */
+function ssmNote(c: SelectiveCopyConfig): string {
+  if (!c.ssmArms.length) return "";
+  return ` ${c.ssmArms.map((a) => a.label).join(" and ")}: selective-copying-ssm's model, ` +
+    "trained with the same recipe on the same task, drawn for comparison and judged by no check.";
+}
+
 function buildFigures(
   c: SelectiveCopyConfig,
   results: Map<string, SeedResults<ArmSeedResult>>,
   seeds: number[],
 ): FigureData[] {
+  // The CNN arms, then the SSM arms drawn beside them.
+  const drawn = [...c.arms, ...c.ssmArms];
   const curve: FigureData["data"] = [];
-  for (const arm of c.arms) {
+  for (const arm of drawn) {
     const rs = results.get(arm.id)!;
     rs.results[0].curve.forEach((pt, k) => {
       const { median, lo, hi } = rs.spread((r) => r.curve[k].maskError);
@@ -749,7 +852,7 @@ function buildFigures(
     });
   }
   const byPos: FigureData["data"] = [];
-  for (const arm of c.arms) {
+  for (const arm of drawn) {
     const rs = results.get(arm.id)!;
     for (let j = 0; j < c.task.items; j++) {
       const error = rs.spread((r) => r.byPosition[j]).median;
@@ -777,7 +880,7 @@ function buildFigures(
       title: "Mask error vs training examples",
       caption:
         `Median mask error over seeds ${seeds.join(", ")} on ${c.validation} fixed validation ` +
-        `strings (band: min–max). Rules: solve and fail thresholds.`,
+        `strings (band: min–max). Rules: solve and fail thresholds.` + ssmNote(c),
       mark: "line",
       data: curve,
       x: { field: "examples", title: "training examples", type: "quantitative" },
@@ -797,7 +900,8 @@ function buildFigures(
       id: "error-by-position",
       title: "Error by answer position",
       caption: "Median mask error at each answer byte (0 = first). Arms that cannot reach far " +
-        "enough fail at the start of the answer, whose letters lie furthest to the left.",
+        "enough fail at the start of the answer, whose letters lie furthest to the left." +
+        ssmNote(c),
       mark: "bar",
       data: byPos,
       x: { field: "position", title: "answer position j", type: "ordinal" },

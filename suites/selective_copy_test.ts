@@ -63,6 +63,15 @@ Deno.test("an arm blind to the area errs on 1 − H_N/N of the answer bytes", ()
   assertAlmostEquals(eliminationError(10), 1 - 7381 / 25200);
 });
 
+Deno.test("arm ids are distinct across CNN and SSM arms; only the full profile draws SSM arms", () => {
+  for (const c of Object.values(CONFIGS)) {
+    const ids = [...c.arms, ...c.ssmArms].map((a) => a.id);
+    assertEquals(new Set(ids).size, ids.length);
+  }
+  assertEquals(CONFIGS.full.ssmArms.map((a) => a.layer), ["s6"]);
+  assertEquals(CONFIGS.quick.ssmArms, []);
+});
+
 Deno.test("the pilots' checks are checks of their profile", () => {
   for (const [profile, pilot] of Object.entries(PILOTS)) {
     const c = CONFIGS[profile as keyof typeof PILOTS];
@@ -90,12 +99,14 @@ Deno.test("at the smoke budget every arm's mask error is measured; the gate make
     string,
     { maskError: number; valLoss: number; byPosition: number[] }[]
   >;
-  for (const arm of c.arms) {
-    const s3 = byId[`S3-${arm.id}`];
-    assert(
-      s3.measured !== null && s3.measured >= 0 && s3.measured <= 1,
-      `${arm.id}: ${s3.measured}`,
-    );
+  // The SSM arms are trained and measured like the CNNs, but no check reads them.
+  assert(c.ssmArms.length > 0);
+  for (const arm of c.ssmArms) assert(!outcome.checks.some((k) => k.id.includes(arm.id)));
+  const ssmRows = outcome.metrics.ssmArms as { arm: string; params: number; stateBits: number }[];
+  assertEquals(ssmRows.map((r) => r.arm), c.ssmArms.map((a) => a.id));
+  // S6, 1 layer, d 8, N 4: the scan's d·N fp32 values.
+  assertEquals(ssmRows[0].stateBits, 32 * 8 * 4);
+  for (const arm of [...c.arms, ...c.ssmArms]) {
     assertEquals(perSeed[arm.id].length, c.seeds);
     for (const r of perSeed[arm.id]) {
       for (const e of [r.maskError, ...r.byPosition]) assert(e >= 0 && e <= 1, `${arm.id}: ${e}`);
@@ -103,7 +114,20 @@ Deno.test("at the smoke budget every arm's mask error is measured; the gate make
       assert(Number.isFinite(r.valLoss) && r.valLoss > 0, `${arm.id}: loss ${r.valLoss}`);
     }
   }
-  // One point of the learning curve per evaluation, per arm.
+  for (const arm of c.arms) {
+    const s3 = byId[`S3-${arm.id}`];
+    assert(
+      s3.measured !== null && s3.measured >= 0 && s3.measured <= 1,
+      `${arm.id}: ${s3.measured}`,
+    );
+  }
+  // One point of the learning curve per evaluation, per arm, the SSM arms drawn too.
   const curve = outcome.figures.find((f) => f.id === "mask-error-curve")!;
-  assertEquals(curve.data.length, c.arms.length * (c.steps / c.evalEvery));
+  const drawn = c.arms.length + c.ssmArms.length;
+  assertEquals(curve.data.length, drawn * (c.steps / c.evalEvery));
+  const labels = new Set(curve.data.map((d) => d.arm));
+  for (const arm of c.ssmArms) assert(labels.has(arm.label), arm.label);
+  assert(curve.caption.includes("judged by no check"));
+  const byPos = outcome.figures.find((f) => f.id === "error-by-position")!;
+  assertEquals(byPos.data.length, drawn * c.task.items);
 });
