@@ -11,7 +11,7 @@
  * makes no claim about it, so no check reads it.
  * @module
  */
-import { Prng } from "../fixtures/prng.ts";
+import { Prng, type RandomSource } from "../fixtures/prng.ts";
 import { dataSeed, deriveSeed, initSeed } from "../fixtures/seeds.ts";
 import {
   type SelectiveCopyBatch,
@@ -36,12 +36,15 @@ import {
   mambaStateBits,
   type SsmLayer,
 } from "../models/mamba.ts";
-import type { RandomSource } from "../fixtures/prng.ts";
 import type { Value } from "../onnx/graph.ts";
-import type { ParamShape, ParamSpec } from "../onnx/optim.ts";
 import { crossEntropy } from "../onnx/nn.ts";
 import { argMax } from "../onnx/ops.ts";
-import { ADAMW_DEFAULTS, type AdamWConfig } from "../onnx/optim.ts";
+import {
+  ADAMW_DEFAULTS,
+  type AdamWConfig,
+  type ParamShape,
+  type ParamSpec,
+} from "../onnx/optim.ts";
 import { tensor } from "../onnx/runtime.ts";
 import type { CheckResult, FigureData } from "../reports/schema.ts";
 import { trainCached } from "../runner/training.ts";
@@ -261,7 +264,7 @@ export const CONFIGS: Record<SuiteProfile, SelectiveCopyConfig> = {
         expect: "fails",
       },
     ],
-    // None: the CNN arms use the 5 minutes; the full profile draws the SSM arms.
+    // None: the CNN arms use the 5 minutes; the full profile draws the S6 arm.
     ssmArms: [],
     ssm: SSM_SHAPE,
     batch: 64,
