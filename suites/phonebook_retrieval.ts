@@ -9,15 +9,25 @@
  * parameter-matched arms (`copy_arms.ts`, their embedding sized to the phone book's 46 tokens:
  * Hard-ALiBi and NoPE transformers, Mamba and LSTM GSSMs), and a Mamba of twice the parameters
  * for "the smallest transformer beats the largest GSSM", train on the task itself. The task is
- * `fixtures/phonebook.ts`: names of 2 tokens (16 first × 16 last names), numbers of 4 digit
- * tokens, the source's separators and its 2-shot layout (book, blank line, two entries of the
- * book, blank line, the query name). Books of 4–8 entries train (CLAIMS.md J8: 4–16, which no arm
- * learned at a CPU budget), one example per row, with the loss on the digits of the answer and
- * of the two few-shot entries (each a lookup; CLAIMS.md: the answer only); books of 8 to 48
- * entries (6× the training maximum) test, scored
- * by the exact match of the 4 digits, teacher-forced (greedy decoding's answer, CLAIMS.md §0).
+ * `fixtures/phonebook.ts`: 32 names of one token each, numbers of 4 digit tokens, the source's
+ * separators and its 2-shot layout (book, blank line, two entries of the book, blank line, the
+ * query name). Books of 4–8 entries train, one example per row, with the loss on the digits of
+ * the answer and of the two few-shot entries (each a lookup); books of 8 to 32 entries (4× the
+ * training maximum) test, scored by the exact match of the 4 digits, teacher-forced (greedy
+ * decoding's answer, CLAIMS.md §0).
  *
- * Deviations, besides the scale and the training:
+ * Deviations from CLAIMS.md J8's scaled set-up, each forced by a measured exploration (in
+ * {@linkcode CONFIGS}' comments):
+ * - Names are one token from 32, not two (first, last) from 16 × 16: the 2-layer transformer
+ *   keyed its lookup on one of the two tokens and stayed at that key's ceiling (0.61 at 8
+ *   entries), and 64 one-token names were not learned in 1,500 steps.
+ * - Books of 4–8 entries train, not 4–16, and the checks read 16 entries (2× the training
+ *   maximum, as J8's 32 is of 16) and the decay 8 → 32 (J8: 8 → 48); 32 names cap a book at 32.
+ *   No arm learned books of 4–16 at a CPU budget.
+ * - The few-shot entries' digits are scored in training too (J8: the answer only), 3 lookups
+ *   a row instead of 1.
+ *
+ * Deviations from the paper, besides the scale and the training:
  * - Books beyond the training maximum ask the models to generalise in length as well as to
  *   retrieve; the paper's models were pretrained on contexts that hold their books. The checked
  *   transformer is therefore Hard-ALiBi, the copy suites' arm that generalises in length (Pythia
@@ -25,12 +35,12 @@
  * - The largest GSSM is 2× the transformer's parameters (the paper's: 2.8B against 410M, 7×).
  * - The answer is the 4 digits; the source also cuts the generation at its first newline, which
  *   we neither generate nor score.
- * - The GSSMs' states are far from full: 48 numbers of 4 digits are 638 bits, Mamba's state is
+ * - The GSSMs' states are far from full: 32 numbers of 4 digits are 426 bits, Mamba's state is
  *   233,472 (fp32). A GSSM that fails here fails to use its state, as the paper's 2.8B Mamba
  *   does at L = 70; no capacity bound forces it.
  *
- * Thresholds are CLAIMS.md J8's proposals, to be calibrated by a pilot on calibration seeds
- * ({@linkcode PILOTS}); verdicts are medians over 3 training seeds.
+ * Thresholds are CLAIMS.md J8's proposals; the quick profile's pilot on calibration seeds kept
+ * them ({@linkcode PILOTS}); verdicts are medians over 3 training seeds.
  * @module
  */
 import { PHONEBOOK_VOCAB, phonebookBatch, phonebookExampleLength } from "../fixtures/phonebook.ts";
@@ -114,9 +124,9 @@ export interface PhonebookConfig extends ArmOptimisation {
   /** Book size of the checks of each arm and of the gap (CLAIMS.md J8: 32, 2× training). */
   checkEntries: number;
   /** Hard-ALiBi at `checkEntries`, at least. */
-  haAt32: number;
+  haAtCheck: number;
   /** Each GSSM at `checkEntries`, at most. */
-  gssmAt32: number;
+  gssmAtCheck: number;
   /** The decay check's short book: a size in the training range. */
   decayFrom: number;
   /** The decay check's long book. */
@@ -129,66 +139,68 @@ export interface PhonebookConfig extends ArmOptimisation {
 
 const THRESHOLDS = {
   gate: 0.9,
-  haAt32: 0.9,
-  gssmAt32: 0.5,
+  haAtCheck: 0.9,
+  gssmAtCheck: 0.5,
   gssmDecay: 0.5,
   smallestVsLargest: 0,
 };
 
+// Exploration on calibration seed 1000 (lr 3e-3, native engine), scoring the few-shot entries'
+// digits too unless said:
+// - Names of 2 tokens (CLAIMS.md J8: 16 first × 16 last), Hard-ALiBi: books of 4–16 at batch 32
+//   (1,500 and 3,000 steps) and at batch 128 (1,000 steps) left the loss at ln 10. Books of 4–8
+//   at batch 128 learned from step ≈ 650: 0.61 / 0.36 / 0.19 / 0.10 at 8 / 16 / 24 / 32 entries
+//   after 1,500 steps, 0.58 / 0.28 / 0.09 / 0.04 after 3,000. That is just under what a lookup
+//   keyed on one name token reaches (right only when no other entry shares the queried last
+//   name: C(240, L−1)/C(255, L−1) = 0.65 / 0.39 / 0.23 / 0.14): the model did not learn the
+//   (first, last) conjunction, and more steps did not teach it. Mamba (1,500 steps) and NoPE
+//   (4 layers, 1,500 steps) learned nothing (exact match 0).
+// - One-token names, Hard-ALiBi, books of 4–8: 64 names at batch 128 (1,500 steps) or batch 64
+//   (4,000 steps) stayed on the plateau (loss 2.20 and 2.03, exact match 0); 32 names at batch 64
+//   (2,500 steps) had only begun (0.05 at 8 entries); 32 names at batch 128 learned between steps
+//   750 and 1,000 (0.96 at 8 entries) and reached 0.969 / 0.957 / 0.895 / 0.852 at 8 / 16 / 24 /
+//   32 entries after 2,000 steps (12 steps/s, 3 minutes). Books of 4–16 at batch 32 stayed at
+//   ln 10 for 1,500 steps. Hence 32 names, books of 4–8, batch 128.
+// - Mamba at that recipe: 2.8 steps/s, so 1,500 steps take 9 minutes a seed; the loss left ln 10
+//   at step ≈ 1,000 and reached 1.82 at 1,500, exact match still 0 at every size.
 const FULL: PhonebookConfig = {
-  // provisional: set by the pilot
+  // Hard-ALiBi: 2,000 steps, the quick pilot's budget ({@linkcode PILOTS}; 1,500 and 3,000 did
+  // no better). The other arms' budgets are not piloted: a guess from the exploration above, for
+  // the full profile, which nobody has run (3 seeds of each would take about 4 hours).
   train: {
-    "hard-alibi": { steps: 1000, lr: 3e-3 },
-    nope: { steps: 1000, lr: 3e-3 },
-    mamba: { steps: 1000, lr: 3e-3 },
-    "mamba-2x": { steps: 1000, lr: 3e-3 },
-    lstm: { steps: 1000, lr: 3e-3 },
+    "hard-alibi": { steps: 2000, lr: 3e-3 },
+    nope: { steps: 1500, lr: 3e-3 },
+    mamba: { steps: 3000, lr: 3e-3 },
+    "mamba-2x": { steps: 3000, lr: 3e-3 },
+    lstm: { steps: 3000, lr: 3e-3 },
   },
-  // Exploration on seed 1000 (Hard-ALiBi, lr 3e-3): books of 4–16 at batch 32 (1,500 and 3,000
-  // steps, the latter scoring the few-shot entries too) and at batch 128 (1,000 steps) left the
-  // loss at ln 10; books of 4–8 at batch 128 with the few-shot entries scored learned from step
-  // ≈ 650 and reached 0.61 / 0.36 / 0.19 / 0.10 at 8 / 16 / 24 / 32 entries after 1,500 steps
-  // (6 steps/s, 4 minutes); 3,000 steps gave 0.58 / 0.28 / 0.09 / 0.04. That is just under what
-  // a lookup keyed on one name token reaches (right only when no other entry shares the queried
-  // last name: C(240, L−1)/C(255, L−1) = 0.65 / 0.39 / 0.23 / 0.14): the model has not learned
-  // the (first, last) conjunction, and more steps do not teach it. Mamba, same recipe, 1,500
-  // steps (1.6 steps/s, 16 minutes): loss 2.15, exact match 0 at every size. NoPE (4 layers),
-  // same recipe, 1,500 steps (6.4 steps/s): loss ≈ 2.2, exact match 0.
-  // With one-token keys (a scratch probe: the first name fixed, so the last name alone is the
-  // key, books ≤ 16) Hard-ALiBi, same recipe, 1,500 steps (≈ 11 steps/s) reached 0.953 at 8 and
-  // 0.887 at 16 entries: the (first, last) conjunction is what the 2-layer arms do not learn.
-  // Next: one-token names (e.g. 256 of them, vocabulary ≈ 270), or names from a larger list, or a
-  // third transformer layer (a pilot each).
   trainMinEntries: 4,
   trainMaxEntries: 8,
   scoreShots: true,
-  // One example per row: a book of 8 entries is 8·8 + 27 = 91 tokens, a row holds context + 1.
-  context: phonebookExampleLength(8) - 1, // 90
-  batch: 128, // provisional: set by the pilot
+  // One example per row: a book of 8 entries is 7·8 + 24 = 80 tokens, a row holds context + 1.
+  context: phonebookExampleLength(8) - 1, // 79
+  batch: 128,
   warmupSteps: 100,
   minLrRatio: 0.1,
   optimizer: { ...ADAMW_DEFAULTS, weightDecay: 0.1, clipNorm: 1.0 },
   seeds: 3,
-  evalEntries: [8, 16, 24, 32, 48],
+  evalEntries: [8, 16, 24, 32],
   // 256 books put a 95% half-width of ≈ 0.04 around 0.9.
   evalCount: 256,
   curve: { every: 250, count: 128 },
   gateEntries: 8,
   checkEntries: 16,
   decayFrom: 8,
-  decayTo: 24,
+  decayTo: 32,
   ...THRESHOLDS,
 };
 
 /** The profiles. */
 export const CONFIGS: Record<SuiteProfile, PhonebookConfig> = {
   full: FULL,
-  // CI's budget: the transformer the checks read and the parameter-matched Mamba.
-  quick: {
-    ...FULL,
-    // provisional: set by the pilot
-    train: { "hard-alibi": { steps: 1000, lr: 3e-3 }, mamba: { steps: 1000, lr: 3e-3 } },
-  },
+  // CI's budget: the transformer's half (the full profile's Hard-ALiBi models, the same cache
+  // entries). A GSSM arm costs ≈ 9 minutes a seed for 1,500 steps, and had not learned by then.
+  quick: { ...FULL, train: { "hard-alibi": FULL.train["hard-alibi"] } },
   // Tests only: every arm, 3 steps of 4 books, 8 books per size; the models learn nothing.
   smoke: {
     ...FULL,
@@ -211,7 +223,28 @@ export const CONFIGS: Record<SuiteProfile, PhonebookConfig> = {
  * The pilots on calibration seeds, frozen:
  * `deno task reproduce --suite phonebook-retrieval --seed 1000`.
  */
-export const PILOTS: Partial<Record<Profile, Pilot>> = {};
+export const PILOTS: Partial<Record<Profile, Pilot>> = {
+  quick: {
+    seeds: [1000, 1001, 1002],
+    engine: "native",
+    decided: "Hard-ALiBi, 2,000 steps at lr 3e-3, batch 128, books of 4–8 (the exploration in " +
+      "CONFIGS' comments), CLAIMS.md J8's thresholds kept; 545 s for 3 seeds. Seed 1000 learns " +
+      "the lookup by step 1,000 (0.969 at 8 entries, 0.957 at 16); seeds 1001 and 1002 leave the " +
+      "plateau at steps 1,000 and 1,250 but stop at a partial lookup (0.852 and 0.816 at 8, " +
+      "0.605 and 0.648 at 16), so the gate fails and J8-HA is inconclusive: the transformer's " +
+      "half is not reproduced at this budget. 1,500 steps left two seeds on the plateau (0.04, " +
+      "0.07 and 0.80 at 8); 3,000 steps did not help (0.824, 0.777, 0.980 at 8; 0.609, 0.512, " +
+      "0.941 at 16); lr 6e-3 kept seed 1000 on the plateau for 1,930 steps.",
+    checks: {
+      "J8-gate": { measured: 0.816406, perSeed: [0.96875, 0.851563, 0.816406], actual: "fail" },
+      "J8-HA": {
+        measured: 0.648438,
+        perSeed: [0.957031, 0.605469, 0.648438],
+        actual: "inconclusive",
+      },
+    },
+  },
+};
 
 /** The arms a profile trains, in `ARMS` order (figures list them so). */
 function armsOf(c: PhonebookConfig): CopyArm[] {
@@ -395,7 +428,7 @@ async function run(ctx: SuiteContext) {
       metric: `median exact match of the 4 digits at L = ${Lc}, ${c.evalCount} books`,
       measured: round6(medianAt(ha, Lc)),
       margin: medianSeedMargin(of(ha).values(at(Lc)), c.evalCount),
-      threshold: c.haAt32,
+      threshold: c.haAtCheck,
       direction: ">=",
       expected: "pass",
       evidence: "trained",
@@ -416,7 +449,7 @@ async function run(ctx: SuiteContext) {
       metric: `median exact match of the 4 digits at L = ${Lc}, ${c.evalCount} books`,
       measured: round6(medianAt(g, Lc)),
       margin: medianSeedMargin(of(g).values(at(Lc)), c.evalCount),
-      threshold: c.gssmAt32,
+      threshold: c.gssmAtCheck,
       direction: "<=",
       expected: "pass",
       evidence: "trained",
@@ -484,22 +517,25 @@ async function run(ctx: SuiteContext) {
   }
   checks.push(...claim);
   const missed = claim.filter((x) => x.actual !== "pass");
-  checks.push(gate.check({
-    id: "J8",
-    title: "The transformer retrieves from long books and the GSSMs do not",
-    source: `${SOURCE}: transformers outperform GSSMs at retrieving from the context, ` +
-      `"even the smallest transformer" the largest GSSM`,
-    metric: "checks of the claim that do not pass",
-    measured: missed.length,
-    threshold: 0,
-    direction: "==",
-    expected: "pass",
-    evidence: "trained",
-    calibration: calibrationOf(pilot, "J8"),
-    detail: missed.length
-      ? `Not passing: ${missed.map((x) => `${x.id} (${x.actual})`).join(", ")}.`
-      : `All of ${claim.map((x) => x.id).join(", ")} pass.`,
-  }));
+  // The claim is a comparison: a profile without a GSSM (quick) checks the transformer's half only.
+  if (ha && gssms.length) {
+    checks.push(gate.check({
+      id: "J8",
+      title: "The transformer retrieves from long books and the GSSMs do not",
+      source: `${SOURCE}: transformers outperform GSSMs at retrieving from the context, ` +
+        `"even the smallest transformer" the largest GSSM`,
+      metric: "checks of the claim that do not pass",
+      measured: missed.length,
+      threshold: 0,
+      direction: "==",
+      expected: "pass",
+      evidence: "trained",
+      calibration: calibrationOf(pilot, "J8"),
+      detail: missed.length
+        ? `Not passing: ${missed.map((x) => `${x.id} (${x.actual})`).join(", ")}.`
+        : `All of ${claim.map((x) => x.id).join(", ")} pass.`,
+    }));
+  }
 
   const labels = new Map(arms.map((a) => [a.id, `${a.label} (state ${stateLabel(a)})`]));
   const data: FigureData["data"] = [];
@@ -515,7 +551,7 @@ async function run(ctx: SuiteContext) {
     caption: `Trained on books of ${c.trainMinEntries}–${c.trainMaxEntries} entries (shaded); ` +
       `median over seeds ${seeds.join(", ")}, band min–max; ${c.evalCount} books per point, ` +
       "teacher-forced exact match of the 4 answer digits. The legend gives each arm's state: a " +
-      "GSSM's is fixed, a transformer's KV cache grows with the prompt (8 tokens per entry). " +
+      "GSSM's is fixed, a transformer's KV cache grows with the prompt (7 tokens per entry). " +
       `The rule at L = ${PAPER_CROSSOVER} is the paper's claim (${PAPER_CLAIM}), a result of ` +
       "pretrained models at another scale, drawn for reference only.",
     mark: "line",
@@ -564,7 +600,7 @@ export const phonebookRetrieval: Suite = {
   title: `Phone-book lookup: transformers vs GSSMs (${ANALOGUE})`,
   claim: "A Hard-ALiBi transformer trained on books of 4–8 entries retrieves a number from " +
     "books of 16; Mamba and LSTM models of its size, and a Mamba of twice its size, do not, " +
-    "and their accuracy at least halves from 8 to 24 entries.",
+    "and their accuracy at least halves from 8 to 32 entries.",
   source: SOURCE,
   pilots: PILOTS,
   run,

@@ -2,7 +2,7 @@ import { assert, assertEquals } from "@std/assert";
 import { phonebookExampleLength } from "../fixtures/phonebook.ts";
 import { openEngine } from "../runner/engine.ts";
 import { smokeRun } from "./harness.ts";
-import { CONFIGS, phonebookRetrieval } from "./phonebook_retrieval.ts";
+import { CONFIGS, phonebookRetrieval, PILOTS } from "./phonebook_retrieval.ts";
 
 Deno.test("at the smoke budget no arm learns the lookup: the gate fails, the rest is inconclusive", async () => {
   const outcome = await smokeRun(phonebookRetrieval, await openEngine("portable"));
@@ -42,4 +42,18 @@ Deno.test("every profile's context holds its longest training book, and its eval
     assert(c.seeds % 2 === 1);
     assert("hard-alibi" in c.train);
   }
+});
+
+Deno.test("quick trains the full profile's Hard-ALiBi models only; its pilot checks that half", () => {
+  assertEquals(CONFIGS.quick.train, { "hard-alibi": CONFIGS.full.train["hard-alibi"] });
+  assertEquals(Object.keys(CONFIGS.full.train), [
+    "hard-alibi",
+    "nope",
+    "mamba",
+    "mamba-2x",
+    "lstm",
+  ]);
+  // Without a GSSM the run has no comparison, so neither the GSSM checks nor J8 itself.
+  assertEquals(Object.keys(PILOTS.quick!.checks), ["J8-gate", "J8-HA"]);
+  assertEquals(PILOTS.full, undefined, "the full profile is not piloted");
 });

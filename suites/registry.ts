@@ -12,6 +12,7 @@ import { ngramHashingProbe } from "./ngram_hashing_probe.ts";
 import { selectiveCopyingSsm } from "./selective_copying_ssm.ts";
 import { metricAttention } from "./metric_attention.ts";
 import { ngramLookup } from "./ngram_lookup.ts";
+import { phonebookRetrieval } from "./phonebook_retrieval.ts";
 
 /** Every suite `deno task reproduce` can run. */
 export const SUITES: readonly Suite[] = [
@@ -23,4 +24,5 @@ export const SUITES: readonly Suite[] = [
   selectiveCopyingSsm,
   metricAttention,
   ngramLookup,
+  phonebookRetrieval,
 ];
