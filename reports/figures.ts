@@ -174,13 +174,25 @@ function ruleLayers(fig: FigureData, rule: Rule): Layer[] {
   const data = { values: [{ value: rule.value, label: rule.label }] };
   const axis = rule.axis === "y" ? encodeField(fig.y) : encodeX(fig);
   const position = { [rule.axis]: { ...axis, field: "value" } };
-  // The label sits above the right end of a horizontal rule, right of the top of a vertical one.
+  // The label sits above the right end of a horizontal rule, right of the top of a vertical one;
+  // left of it where the rule is the plot's right edge (at or past every x of the data), since
+  // right of it the label would run into the legend.
+  const xs = fig.data.map((row) => row[fig.x.field]).filter((v) => typeof v === "number");
+  const atRightEdge = xs.length > 0 && rule.value >= Math.max(...(xs as number[]));
   const label = rule.axis === "y"
     ? {
       mark: { align: "right", baseline: "bottom", dx: -3, dy: -2 },
       at: { x: { value: "width" } },
     }
-    : { mark: { align: "left", baseline: "top", dx: 3, dy: 3 }, at: { y: { value: 0 } } };
+    : {
+      mark: {
+        align: atRightEdge ? "right" : "left",
+        baseline: "top",
+        dx: atRightEdge ? -3 : 3,
+        dy: 3,
+      },
+      at: { y: { value: 0 } },
+    };
   return [
     { data, mark: { type: "rule", strokeDash: [6, 4], color: "#555" }, encoding: position },
     {

@@ -116,3 +116,15 @@ Deno.test("figureSpec() shades a span of x under the data, with its label", asyn
     (plain.match(/mark-rect/g) ?? []).length + 1,
   );
 });
+
+Deno.test("figureSpec() labels a vertical rule on its left only where it is the plot's right edge", () => {
+  const align = (value: number) => {
+    const fig = { ...figure(), rules: [{ axis: "x" as const, value, label: "paper" }] };
+    const layers = (figureSpec(fig) as { layer: { mark: { type: string; align?: string } }[] })
+      .layer;
+    return layers.find((l) => l.mark.type === "text" && "align" in l.mark)?.mark.align;
+  };
+  assertEquals(align(100), "left", "inside the data: the label to the right");
+  assertEquals(align(4096), "right", "at the largest x");
+  assertEquals(align(10_000), "right", "past the data");
+});
