@@ -529,6 +529,25 @@ export interface ScoredRows {
 }
 
 /**
+ * Whether each scored position (mask 1) of row `row` of `rows` (width `context`) is predicted
+ * right, in order. `pred` holds the predictions from row `predRow` on (default: the same rows).
+ */
+export function scoredHits(
+  pred: ArrayLike<number | bigint>,
+  rows: ScoredRows,
+  row: number,
+  context: number,
+  predRow = row,
+): boolean[] {
+  const hits: boolean[] = [];
+  for (let t = 0; t < context; t++) {
+    const i = row * context + t;
+    if (rows.lossMask[i] === 1) hits.push(Number(pred[predRow * context + t]) === rows.target[i]);
+  }
+  return hits;
+}
+
+/**
  * Whether row `row` of `rows` (width `context`) is copied exactly: every position with mask 1
  * predicted right. `pred` holds the predictions from row `predRow` on (default: the same rows).
  */
@@ -539,19 +558,14 @@ export function rowCopied(
   context: number,
   predRow = row,
 ): boolean {
-  for (let t = 0; t < context; t++) {
-    const i = row * context + t;
-    if (rows.lossMask[i] === 1 && Number(pred[predRow * context + t]) !== rows.target[i]) {
-      return false;
-    }
-  }
-  return true;
+  return scoredHits(pred, rows, row, context, predRow).every((hit) => hit);
 }
 
 /**
  * String accuracy of teacher-forced argmax predictions: a row counts when every position with
- * mask 1 is predicted right (equal to greedy copying, CLAIMS.md §0). Rows go through the model
- * 128 at a time.
+ * mask 1 is predicted right (equal to greedy copying, CLAIMS.md §0); `positionAccuracy[k]` is
+ * the accuracy at each row's k-th scored position, where a string goes wrong. Rows go through
+ * the model 128 at a time.
  */
 export async function stringAccuracy(
   ctx: EvalContext,
@@ -560,7 +574,7 @@ export async function stringAccuracy(
   batch: ScoredRows,
   rows: number,
   context: number,
-): Promise<{ accuracy: number; correct: boolean[] }> {
+): Promise<{ accuracy: number; correct: boolean[]; positionAccuracy: number[] }> {
   const evaluator = await chunkedEvaluator(ctx, {
     name: `copy-eval-${arm.id}`,
     params: arm.paramShapes,
@@ -569,10 +583,23 @@ export async function stringAccuracy(
     outputs: (p, x) => ({ pred: argMax(arm.logits(p, x.input), { axis: -1 }) }),
   });
   const correct: boolean[] = [];
+  // k-th scored position: rows that have one, and those right there
+  const [seen, right]: number[][] = [[], []];
   const input = batch.input.subarray(0, rows * context);
   await evaluator.run(values, rows, { input }, (out, start, n) => {
     const pred = out.pred.data as BigInt64Array; // [chunk, context]
-    for (let r = 0; r < n; r++) correct.push(rowCopied(pred, batch, start + r, context, r));
+    for (let r = 0; r < n; r++) {
+      const hits = scoredHits(pred, batch, start + r, context, r);
+      hits.forEach((hit, k) => {
+        seen[k] = (seen[k] ?? 0) + 1;
+        right[k] = (right[k] ?? 0) + (hit ? 1 : 0);
+      });
+      correct.push(hits.every((hit) => hit));
+    }
   });
-  return { accuracy: correct.filter((x) => x).length / rows, correct };
+  return {
+    accuracy: correct.filter((x) => x).length / rows,
+    correct,
+    positionAccuracy: seen.map((n, k) => right[k] / n),
+  };
 }

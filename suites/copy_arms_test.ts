@@ -9,6 +9,7 @@ import {
   GSSM_MAMBA,
   gssmStateBits,
   rowCopied,
+  scoredHits,
 } from "./copy_arms.ts";
 import { PHONEBOOK_VOCAB } from "../fixtures/phonebook.ts";
 import { lstmParamCount } from "../models/lstm.ts";
@@ -64,7 +65,7 @@ Deno.test("every profile trains known arms, Hard-ALiBi first", () => {
   ]);
 });
 
-Deno.test("a row counts as copied when every masked position is predicted right", () => {
+Deno.test("a row counts as copied when every masked position is predicted right, hit by hit", () => {
   const rows = {
     input: new Int32Array(6),
     target: Int32Array.of(1, 2, 3, 1, 2, 3),
@@ -76,6 +77,9 @@ Deno.test("a row counts as copied when every masked position is predicted right"
   // Predictions of a chunk: row 1 of the rows is row 0 of the chunk.
   assertEquals(rowCopied(pred.subarray(3), rows, 1, 3, 0), false);
   assertEquals(rowCopied(pred, rows, 1, 3, 0), true);
+  assertEquals(scoredHits(pred, rows, 1, 3), [true, false]);
+  assertEquals(scoredHits(pred, rows, 1, 3, 0), [true, true]);
+  assertEquals(scoredHits(pred, { ...rows, lossMask: new Float32Array(6) }, 0, 3), []);
 });
 
 Deno.test("the GSSM arms match the Hard-ALiBi arm's size within 15%, and their state bits", () => {
