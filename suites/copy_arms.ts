@@ -350,6 +350,16 @@ export function copyArm(id: string): CopyArm {
   return arm;
 }
 
+/**
+ * The arms of `arms` whose ids are in `ids`, in `arms`' order (figures list them so). An id of
+ * no arm is a RangeError naming the known ones, not a silently missing curve.
+ */
+export function armsWithIds(arms: readonly CopyArm[], ids: Iterable<string>): CopyArm[] {
+  const wanted = new Set(ids);
+  for (const id of wanted) copyArm(id);
+  return arms.filter((a) => wanted.has(a.id));
+}
+
 /** The budget an arm trains with in a profile. */
 export function armBudget(c: CopyTraining, armId: string): TrainBudget {
   return c.armBudgets[armId] ?? { steps: c.steps, lr: c.lr };

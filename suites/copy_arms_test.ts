@@ -3,6 +3,7 @@ import {
   armBudget,
   ARMS,
   armsForVocab,
+  armsWithIds,
   COPY_TRAINING,
   copyArm,
   GSSM_LSTM,
@@ -145,4 +146,14 @@ Deno.test("Mamba 2× has twice the blocks of the Mamba arm: about twice its para
   const ratio = twice.paramCount / mamba.paramCount;
   assert(ratio > 1.9 && ratio < 2, `${ratio}`);
   assertEquals(twice.stateBits, 2 * mamba.stateBits!);
+});
+
+Deno.test("armsWithIds keeps the arms' order, drops the others and refuses an unknown id", () => {
+  const arms = armsForVocab(PHONEBOOK_VOCAB.size);
+  assertEquals(armsWithIds(arms, ["lstm", "hard-alibi", "lstm"]).map((a) => a.id), [
+    "hard-alibi",
+    "lstm",
+  ]);
+  assertEquals(armsWithIds(arms, []), []);
+  assertThrows(() => armsWithIds(arms, ["mambo"]), RangeError, "current value is mambo");
 });

@@ -29,8 +29,8 @@ import {
   ALPHABET,
   type ArmOptimisation,
   ARMS,
+  armsWithIds,
   type CopyArm,
-  copyArm,
   stateLabel,
   stringAccuracy,
   trainArm,
@@ -229,9 +229,7 @@ export const PILOTS: Partial<Record<Profile, Pilot>> = {
 
 /** The arms a profile trains on any layout, in `ARMS` order (figures list them so). */
 export function lookupArms(c: LookupConfig): CopyArm[] {
-  // An unknown id is an error (RangeError naming the known ones), not a silently empty curve.
-  for (const layout of LAYOUTS) Object.keys(c.train[layout]).forEach(copyArm);
-  return ARMS.filter((a) => LAYOUTS.some((layout) => a.id in c.train[layout]));
+  return armsWithIds(ARMS, LAYOUTS.flatMap((layout) => Object.keys(c.train[layout])));
 }
 
 /** Trains (or loads) one arm on one layout. */
