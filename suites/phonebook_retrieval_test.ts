@@ -28,6 +28,23 @@ Deno.test("at the smoke budget no arm learns the lookup: the gate fails, the res
   assert(fig.data.some((d) => String(d.arm).includes("466,944 bits")));
   assertEquals(fig.spans, [{ from: 4, to: 8, label: "training" }]);
   assertEquals(fig.rules?.map((r) => r.value), [70]);
+  // Each digit apart: a panel per arm, a line per digit; no number is exact unless each digit is.
+  const digits = outcome.figures[1];
+  assertEquals(digits.id, "digit-accuracy");
+  assertEquals(digits.column?.field, "arm");
+  assertEquals(digits.data.length, Object.keys(c.train).length * c.evalEntries.length * 4);
+  const m = outcome.metrics as {
+    accuracy: Record<string, number[][]>;
+    digitAccuracy: Record<string, number[][][]>;
+  };
+  for (const id of Object.keys(c.train)) {
+    const [exact, perDigit] = [m.accuracy[id][0], m.digitAccuracy[id][0]];
+    assertEquals(perDigit.length, c.evalEntries.length);
+    perDigit.forEach((d, k) => {
+      assertEquals(d.length, 4);
+      assert(d.every((a) => a >= exact[k] && a <= 1), `${id}: ${d} against ${exact[k]}`);
+    });
+  }
 });
 
 Deno.test("every profile's context holds its longest training book, and its evaluation reaches 3×", () => {
