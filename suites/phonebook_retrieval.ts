@@ -616,9 +616,10 @@ async function run(ctx: SuiteContext) {
     title: "Phone-book lookup: accuracy of each digit of the number vs book size",
     caption: `Teacher-forced accuracy of each of the 4 answer digits, one panel per arm; median ` +
       `over seeds ${seeds.join(", ")}, band min–max; ${c.evalCount} books per point, trained on ` +
-      `books of ${c.trainMinEntries}–${c.trainMaxEntries} entries (shaded). A model that finds ` +
-      "the entry gets every digit; one digit falling alone is a lookup keyed on part of the " +
-      "entry for that digit.",
+      `books of ${c.trainMinEntries}–${c.trainMaxEntries} entries (shaded; their numbers drawn ` +
+      `from ${c.digitsPerBook} digits a book, these books' from 10). A model that finds the ` +
+      "entry by its name gets every digit; a digit falling alone is found some other way, " +
+      "such as by the digits before it, which other entries may share.",
     mark: "line",
     data: digitData,
     x: { field: "entries", title: "book size L (entries)", type: "quantitative" },
