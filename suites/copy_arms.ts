@@ -356,7 +356,15 @@ export function copyArm(id: string): CopyArm {
  */
 export function armsWithIds(arms: readonly CopyArm[], ids: Iterable<string>): CopyArm[] {
   const wanted = new Set(ids);
-  for (const id of wanted) copyArm(id);
+  for (const id of wanted) {
+    if (!arms.some((a) => a.id === id)) {
+      throw new RangeError(
+        `Cannot find copy arm as id must be one of ${
+          arms.map((a) => a.id).join(", ")
+        }: current value is ${id}`,
+      );
+    }
+  }
   return arms.filter((a) => wanted.has(a.id));
 }
 
