@@ -196,7 +196,13 @@ const THRESHOLDS = {
 const FULL: PhonebookConfig = {
   // Hard-ALiBi: 3,000 steps, the quick pilot's budget ({@linkcode PILOTS}). The other arms'
   // budgets are not piloted: a guess from the exploration above (with uniform digits), for the
-  // full profile, which nobody has run (3 seeds of each would take about 4 hours).
+  // full profile, which nobody has run (3 seeds of each would take about 4 hours). With 3 digits
+  // a training book, on calibration seed 1000 (1 thread each, two runs side by side), none of them
+  // learned the lookup: exact match at 8 entries Mamba 0.008 after 3,000 steps (loss 0.66; its
+  // digits 0.25 / 0.41 / 0.37 / 0.39, a guess among a book's digits does 0.1; held-out curve
+  // 0.03 at the end, barely rising), LSTM 0 after 3,000 (digits ≈ 0.12, loss 1.05), NoPE 0 after
+  // 1,500 (digits ≈ 0.14, loss 1.07). At these budgets the full profile's gate would fail, and
+  // the GSSM checks be inconclusive, as J4's are (copy_length_generalisation.ts).
   train: {
     "hard-alibi": { steps: 3000, lr: 3e-3 },
     nope: { steps: 1500, lr: 3e-3 },
