@@ -337,17 +337,22 @@ export const COPY_TRAINING: Record<SuiteProfile, CopyTraining> = {
   },
 };
 
-/** The arm of an id; RangeError naming the known ids. */
-export function copyArm(id: string): CopyArm {
-  const arm = ARMS.find((a) => a.id === id);
+/** The arm of `arms` with this id; RangeError naming the known ids. */
+function armWithId(arms: readonly CopyArm[], id: string): CopyArm {
+  const arm = arms.find((a) => a.id === id);
   if (!arm) {
     throw new RangeError(
       `Cannot find copy arm as id must be one of ${
-        ARMS.map((a) => a.id).join(", ")
+        arms.map((a) => a.id).join(", ")
       }: current value is ${id}`,
     );
   }
   return arm;
+}
+
+/** The arm of an id; RangeError naming the known ids. */
+export function copyArm(id: string): CopyArm {
+  return armWithId(ARMS, id);
 }
 
 /**
@@ -356,15 +361,7 @@ export function copyArm(id: string): CopyArm {
  */
 export function armsWithIds(arms: readonly CopyArm[], ids: Iterable<string>): CopyArm[] {
   const wanted = new Set(ids);
-  for (const id of wanted) {
-    if (!arms.some((a) => a.id === id)) {
-      throw new RangeError(
-        `Cannot find copy arm as id must be one of ${
-          arms.map((a) => a.id).join(", ")
-        }: current value is ${id}`,
-      );
-    }
-  }
+  for (const id of wanted) armWithId(arms, id);
   return arms.filter((a) => wanted.has(a.id));
 }
 
