@@ -199,7 +199,7 @@ const FULL: PhonebookConfig = {
   // full profile, which nobody has run (3 seeds of each would take about 4 hours). With 3 digits
   // a training book, on calibration seed 1000 (1 thread each, two runs side by side), none of them
   // learned the lookup: exact match at 8 entries Mamba 0.008 after 3,000 steps (loss 0.66; its
-  // digits 0.25 / 0.41 / 0.37 / 0.39, a guess among a book's digits does 0.1; held-out curve
+  // digits 0.25 / 0.41 / 0.37 / 0.39, where a guess does 0.1 in uniform books; held-out curve
   // 0.03 at the end, barely rising), LSTM 0 after 3,000 (digits ≈ 0.12, loss 1.05), NoPE 0 after
   // 1,500 (digits ≈ 0.14, loss 1.07). At these budgets the full profile's gate would fail, and
   // the GSSM checks be inconclusive, as J4's are (copy_length_generalisation.ts).

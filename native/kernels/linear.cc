@@ -261,9 +261,10 @@ OrtStatus* ComputeMatMulTransA(OrtKernelContext* ctx, Simd simd) {
   CB_RETURN_IF_ERROR(MakeOutputAt(ctx, 0, cs, &job.c));
   // Four blocks of rows (at least 8 rows each): each block reads all of B, which in a train step
   // comes from memory (the backward pass's dY, out of cache), so fewer blocks read less. Blocks
-  // of 12 rows read it M/12 times: in ORT's profile of a phone-book step (B 128 × 79, 2 threads,
-  // ≈ 84 ms) the weight gradients took 19.6 ms so, 14.6 ms in 2 blocks and 16.1 ms in 4 (a noisy
-  // machine). Four split evenly over 2 or 4 threads. The bits do not depend on the blocks.
+  // of 12 rows read it M/12 times. In ORT's profile of a phone-book step (B 128 × 79, 2 threads,
+  // ≈ 84 ms) the weight gradients took 19.6 ms in blocks of 12 rows, 14.6 ms in 2 blocks and
+  // 16.1 ms in 4 (a noisy machine); four split evenly over 2 or 4 threads. Each element's sum
+  // runs in k order whatever the blocks, so the bits do not depend on them.
   // The AVX2 path needs FMA too (every AVX2 CPU since 2013 has it; CreateKernelV2 in registry.cc
   // has initialised the CPU model).
   const Simd width = simd == kAvx2 && !__builtin_cpu_supports("fma") ? kSse2 : simd;
