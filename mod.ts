@@ -70,8 +70,12 @@ export {
   biasAttention,
   biasAttentionGrad,
 } from "./onnx/custom/attention.ts";
-/** The dilated CNN's convolution (im2col + MatMul). */
+/** The dilated CNN's convolution (im2col + MatMul), and Mamba's causal depthwise one. */
 export {
+  CAUSAL_DEPTHWISE_CONV1D,
+  CAUSAL_DEPTHWISE_CONV1D_GRAD,
+  causalDepthwiseConv1d,
+  causalDepthwiseConv1dGrad,
   CONV1D_IM2COL,
   conv1dIm2col,
   type Conv1dOptions,
@@ -139,6 +143,8 @@ export {
   selectiveScanNode,
   type SelectiveScanOptions,
 } from "./onnx/custom/selective_scan.ts";
+/** Each matrix of a batch transposed: the selective scan's layout change. */
+export { BATCH_TRANSPOSE, batchTranspose } from "./onnx/custom/transpose.ts";
 /** Reverse-mode autodiff over recorded graphs. */
 export { gradients } from "./onnx/autodiff.ts";
 /** The gradient table. */

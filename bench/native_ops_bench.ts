@@ -9,7 +9,9 @@
  * - LayerNormGrad and RowLayerNorm vs their ONNX definitions at [3072, 64] (a transformer
  *   block's LayerNorm);
  * - ColumnSums vs its definition (ReduceSum over rows) at [3072, 256] (fc1's bias gradient);
- * - AdamW vs its definition on the bench transformer's 103,936 parameters.
+ * - AdamW vs its definition on the bench transformer's 103,936 parameters;
+ * - BatchTranspose vs its definition (Transpose, perm [0, 2, 1]) at [128, 79, 128], the phone
+ *   book's Mamba layer turning [batch, length, channels] into the scan's [batch, channels, length].
  *
  * Inputs are passed zero-copy and outputs written into preallocated arrays, so an iteration is
  * the op plus the FFI call (~10 µs). 200 iterations each: every session's ORT pool spins for a
@@ -32,6 +34,7 @@ import { layerNormGrad, rowLayerNorm } from "../onnx/custom/layer_norm.ts";
 import { columnSums } from "../onnx/custom/linear.ts";
 import { geluSlope } from "../onnx/custom/gelu.ts";
 import { adamW } from "../onnx/custom/optim.ts";
+import { batchTranspose } from "../onnx/custom/transpose.ts";
 
 const THREADS = 2;
 const GELU = [3072, 256];
@@ -245,4 +248,23 @@ compareWithDefinition(
     bc2Sqrt: one(0.1),
   },
   { y: { data: new Float32Array(NP), dims: [NP] } },
+);
+
+// BatchTranspose at the phone book's Mamba layer: [B, L, channels] → [B, channels, L].
+const TRANSPOSE = [128, 79, 128];
+function batchTransposeModel(): Uint8Array {
+  const g = new Graph("batch_transpose");
+  g.output(batchTranspose(g.input("x", "float32", TRANSPOSE)), "y");
+  return g.toModel();
+}
+compareWithDefinition(
+  "BatchTranspose [128,79,128]",
+  batchTransposeModel(),
+  { x: { data: normal(TRANSPOSE[0] * TRANSPOSE[1] * TRANSPOSE[2]), dims: TRANSPOSE } },
+  {
+    y: {
+      data: new Float32Array(TRANSPOSE[0] * TRANSPOSE[1] * TRANSPOSE[2]),
+      dims: [TRANSPOSE[0], TRANSPOSE[2], TRANSPOSE[1]],
+    },
+  },
 );

@@ -21,7 +21,9 @@
 import type { RandomSource } from "../fixtures/prng.ts";
 import { staticShape, type Value } from "../onnx/graph.ts";
 import { add, exp, matMul, neg, reshape, split, transpose } from "../onnx/ops.ts";
-import { causalDepthwiseConv1d, embedding, layerNorm, linear, silu } from "../onnx/nn.ts";
+import { batchTranspose } from "../onnx/custom/transpose.ts";
+import { embedding, layerNorm, linear, silu } from "../onnx/nn.ts";
+import { causalDepthwiseConv1d } from "../onnx/custom/conv.ts";
 import { selectiveScan } from "../onnx/custom/selective_scan.ts";
 import {
   drawParams,
@@ -208,8 +210,6 @@ export function mambaStateBits(c: MambaConfig): number {
   return 32 * c.layers * perLayer;
 }
 
-const SWAP_LAST_2 = [0, 2, 1];
-
 /** One layer on h = LN(x) [B, L, d] → [B, L, d] (before the residual add). */
 function ssmLayer(c: MambaConfig, p: Record<string, Value>, prefix: string, h: Value): Value {
   const N = c.dState;
@@ -223,7 +223,7 @@ function ssmLayer(c: MambaConfig, p: Record<string, Value>, prefix: string, h: V
   }
   const [batch, length, channels] = staticShape(x, "build a state-space layer");
   const A = neg(exp(at("A_log"))); // [channels, N]
-  const u = transpose(x, SWAP_LAST_2); // [B, channels, L]
+  const u = batchTranspose(x); // [B, channels, L]
   let out: Value;
   if (c.layer === "lti") {
     // Δ independent of the input: zeros plus the learned bias, through the softplus.
@@ -239,22 +239,22 @@ function ssmLayer(c: MambaConfig, p: Record<string, Value>, prefix: string, h: V
     }).y;
   } else {
     const [dt, B, C] = split(linear(x, at("x_proj.w")), [dtRank, N, N], 2); // [B, L, ·]
-    const delta = transpose(linear(dt, at("dt_proj.w")), SWAP_LAST_2); // [B, channels, L]
+    const delta = batchTranspose(linear(dt, at("dt_proj.w"))); // [B, channels, L]
     out = selectiveScan(
       u,
       delta,
       A,
-      transpose(B, SWAP_LAST_2), // [B, N, L]
-      transpose(C, SWAP_LAST_2),
+      batchTranspose(B), // [B, N, L]
+      batchTranspose(C),
       {
         D: at("D"),
-        z: z && transpose(z, SWAP_LAST_2),
+        z: z && batchTranspose(z),
         deltaBias: at("dt_proj.b"),
         deltaSoftplus: true,
       },
     ).y;
   }
-  return linear(transpose(out, SWAP_LAST_2), at("out_proj.w")); // [B, L, d]
+  return linear(batchTranspose(out), at("out_proj.w")); // [B, L, d]
 }
 
 /** Logits [batch, length, vocab] for token ids [batch, length]. */

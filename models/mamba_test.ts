@@ -2,7 +2,7 @@ import { assertAlmostEquals, assertEquals, assertLess, assertThrows } from "@std
 import { Prng } from "../fixtures/prng.ts";
 import { Graph, type Value } from "../onnx/graph.ts";
 import { gradCheck } from "../onnx/gradcheck.ts";
-import { causalDepthwiseConv1d } from "../onnx/nn.ts";
+import { causalDepthwiseConv1d } from "../onnx/custom/conv.ts";
 import { paramInputs } from "../onnx/optim.ts";
 import { Session, tensor } from "../onnx/runtime.ts";
 import {

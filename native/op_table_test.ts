@@ -22,6 +22,9 @@ const OPS: readonly NativeOp[] = [
   { name: "SelectiveScanGrad", inputs: 6, outputs: 5 },
   { name: "MetricAttention", inputs: 4, outputs: 1 },
   { name: "MetricAttentionGrad", inputs: 5, outputs: 2 },
+  { name: "BatchTranspose", inputs: 1, outputs: 1 },
+  { name: "CausalDepthwiseConv1d", inputs: 3, outputs: 1 },
+  { name: "CausalDepthwiseConv1dGrad", inputs: 3, outputs: 2 },
 ];
 
 Deno.test("the native library registers exactly claimbench's ops, sorted by name, with their arity", async () => {

@@ -13,12 +13,10 @@ import {
   mul,
   neg,
   oneHot,
-  pad,
   reduceMean,
   reduceSum,
   reshape,
   sigmoid,
-  slice,
   sqrt,
   sub,
 } from "./ops.ts";
@@ -109,26 +107,4 @@ export function crossEntropy(logits: Value, targets: Value, mask?: Value): Value
 /** SiLU (swish): x·σ(x). */
 export function silu(x: Value): Value {
   return mul(x, sigmoid(x));
-}
-
-/**
- * A causal depthwise 1-D convolution in channel-last layout, as Mamba's `conv1d` (groups =
- * channels, padding k − 1, truncated to L): x [B, L, C], w [k, C] with w[j, c] =
- * W_torch[c, 0, j], b [C] → y[t, c] = b[c] + Σ_j w[j, c]·x[t − (k − 1) + j, c] (zero before 0).
- * k shifted products: cheaper than an im2col GEMM at Mamba's k = 4, and differentiable as it is.
- */
-export function causalDepthwiseConv1d(x: Value, w: Value, b: Value): Value {
-  const [, length, channels] = staticShape(x, "convolve causally");
-  const [k, wc] = staticShape(w, "convolve causally");
-  if (wc !== channels) {
-    throw new TypeError(
-      `Cannot convolve [${x.shape}] causally with weight [${w.shape}]: [k, ${channels}] needed`,
-    );
-  }
-  const padded = pad(x, [0, k - 1, 0, 0, 0, 0]); // [B, L + k − 1, C]
-  let y: Value = b;
-  for (let j = 0; j < k; j++) {
-    y = add(y, mul(slice(padded, [j], [j + length], [1]), slice(w, [j], [j + 1], [0])));
-  }
-  return y;
 }

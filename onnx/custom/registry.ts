@@ -8,7 +8,7 @@
  * @module
  */
 import { BIAS_ATTENTION, BIAS_ATTENTION_GRAD } from "./attention.ts";
-import { CONV1D_IM2COL } from "./conv.ts";
+import { CAUSAL_DEPTHWISE_CONV1D, CAUSAL_DEPTHWISE_CONV1D_GRAD, CONV1D_IM2COL } from "./conv.ts";
 import { BIAS_GELU, BIAS_GELU_GRAD, GELU_GRAD } from "./gelu.ts";
 import { LAYER_NORM_GRAD, ROW_LAYER_NORM } from "./layer_norm.ts";
 import { BIAS_RESIDUAL, COLUMN_SUMS, MATMUL_TRANS_A } from "./linear.ts";
@@ -16,12 +16,15 @@ import { MASKED_CROSS_ENTROPY, MASKED_CROSS_ENTROPY_GRAD } from "./loss.ts";
 import { METRIC_ATTENTION, METRIC_ATTENTION_GRAD } from "./metric_attention.ts";
 import { ADAMW, SUM_OF_SQUARES } from "./optim.ts";
 import { SELECTIVE_SCAN, SELECTIVE_SCAN_GRAD } from "./selective_scan.ts";
+import { BATCH_TRANSPOSE } from "./transpose.ts";
 
 /** The custom ops, each declared once in its family's file. */
 export const CUSTOM_OPS = [
   BIAS_ATTENTION,
   BIAS_ATTENTION_GRAD,
   CONV1D_IM2COL,
+  CAUSAL_DEPTHWISE_CONV1D,
+  CAUSAL_DEPTHWISE_CONV1D_GRAD,
   GELU_GRAD,
   BIAS_GELU,
   BIAS_GELU_GRAD,
@@ -38,6 +41,7 @@ export const CUSTOM_OPS = [
   SELECTIVE_SCAN_GRAD,
   METRIC_ATTENTION,
   METRIC_ATTENTION_GRAD,
+  BATCH_TRANSPOSE,
 ] as const;
 
 /** The name of a registered custom op. */
