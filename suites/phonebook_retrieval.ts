@@ -193,6 +193,15 @@ const THRESHOLDS = {
 //   ≈ ln 3 = 1.10; at 6e-3 exact match 0.004 at 8 entries, at 1e-2 below the gate too), and
 //   numbers of 2 digits a book at 3e-3 learned nothing (exact match 0 at 8 entries) on seed 1000
 //   nor on seed 1001, which learns by step 750 with 3 digits. 3,000 steps stay.
+// - The full profile's other arms at the frozen recipe, seed 1000, one run each (exact match at
+//   8 entries; each digit at 8; the held-out curve at 8, every 250 steps): Mamba at lr 1e-2,
+//   3,000 steps: 0.059 (digits 0.28 / 0.48 / 0.82 / 0.59; loss 0.53; curve up to 0.086); at
+//   6e-3: 0.023 (loss 0.62); at 1e-2 for 6,000 steps (2 threads, 5.1 steps/s, 20 minutes):
+//   0.059 (digits 0.27 / 0.55 / 0.69 / 0.80; loss 0.48; curve flat at 0.04–0.09 from step
+//   1,000). Mamba 2× at 1e-2, 3,000 steps: 0.004 (loss 0.61). NoPE at 3e-3, 3,000 steps: 0.008
+//   (digits ≈ 0.26–0.37; loss 0.85). The first digit stays near 0.27, about a guess among a
+//   book's 3 digits: no arm but Hard-ALiBi finds the entry by its name, and neither a higher
+//   learning rate nor twice the steps changed that for Mamba.
 const FULL: PhonebookConfig = {
   // Hard-ALiBi: 3,000 steps, the quick pilot's budget ({@linkcode PILOTS}). The other arms'
   // budgets are not piloted: a guess from the exploration above (with uniform digits), for the
@@ -201,8 +210,9 @@ const FULL: PhonebookConfig = {
   // learned the lookup: exact match at 8 entries Mamba 0.008 after 3,000 steps (loss 0.66; its
   // digits 0.25 / 0.41 / 0.37 / 0.39, where a guess does 0.1 in uniform books; held-out curve
   // 0.03 at the end, barely rising), LSTM 0 after 3,000 (digits ≈ 0.12, loss 1.05), NoPE 0 after
-  // 1,500 (digits ≈ 0.14, loss 1.07). At these budgets the full profile's gate would fail, and
-  // the GSSM checks be inconclusive, as J4's are (copy_length_generalisation.ts).
+  // 1,500 (digits ≈ 0.14, loss 1.07); nor at the larger budgets and learning rates of the
+  // exploration above. At these budgets the full profile's gate would fail, and the GSSM checks
+  // be inconclusive, as J4's are (copy_length_generalisation.ts).
   train: {
     "hard-alibi": { steps: 3000, lr: 3e-3 },
     nope: { steps: 1500, lr: 3e-3 },
