@@ -13,9 +13,8 @@
 namespace cb {
 namespace {
 
-// Tiles of kTile × kTile elements: a tile's rows and columns each stay in the L1 cache, so both
-// the reads and the writes go a cache line at a time (ONNX Runtime's Transpose writes one column
-// of Y per pass over X).
+// Tiles of kTile × kTile elements, so that both the reads of X and the writes of Y stay within a
+// few cache lines per tile row.
 constexpr int64_t kTile = 16;
 
 struct BatchTransposeJob {
