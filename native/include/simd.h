@@ -240,6 +240,9 @@ CB_INLINE V Fma(const V& a, const V& b, const V& c) {
 // Vector widths a kernel may run at, chosen once per kernel (CreateKernelV2).
 enum Simd { kSse2 = 0, kAvx2 = 1, kAvx512 = 2 };
 
+// The float32 lanes of a vector at `simd`.
+constexpr int64_t LanesOf(Simd simd) { return simd == kAvx512 ? 16 : simd == kAvx2 ? 8 : 4; }
+
 // Rows of about kBlockElems elements form one task: small enough to balance two threads, large
 // enough that the pool's per-task cost is noise.
 constexpr int64_t kBlockElems = 16384;

@@ -24,7 +24,7 @@ struct ConvShape {
   int64_t taps = 0;
 };
 
-// X [B, L, C] and W [k, C] (and a third input of X's shape, dY, when given).
+// X [B, L, C] and W [k, C] with 1 <= k <= kMaxTaps: the convolution's shape.
 OrtStatus* ReadConvShape(const char* op, const Shape& xs, const Shape& ws, ConvShape* s) {
   if (xs.rank != 3 || ws.rank != 2 || ws.dims[1] != xs.dims[2] || ws.dims[0] < 1 ||
       ws.dims[0] > kMaxTaps) {
@@ -148,8 +148,6 @@ CB_RANGE_AT_EVERY_WIDTH(ForwardRows, ConvJob, ForwardRows)
 CB_RANGE_AT_EVERY_WIDTH(InputGradRows, ConvJob, InputGradRows)
 CB_RANGE_AT_EVERY_WIDTH(WeightGradUnits, ConvJob, WeightGradUnits)
 
-int64_t VectorWidth(Simd simd) { return simd == kAvx512 ? 16 : simd == kAvx2 ? 8 : 4; }
-
 // ---------------------------------------------------------------------------------------------
 // CausalDepthwiseConv1d(X [B, L, C], W [k, C], Bias [C]) -> Y [B, L, C].
 
@@ -179,9 +177,7 @@ OrtStatus* ComputeCausalDepthwiseConv1dGrad(OrtKernelContext* ctx, Simd simd) {
   CB_RETURN_IF_ERROR(GetInputData(ctx, 1, "X", &xs, &job.x));
   CB_RETURN_IF_ERROR(GetInputData(ctx, 2, "W", &ws, &job.w));
   CB_RETURN_IF_ERROR(ReadConvShape("CausalDepthwiseConv1dGrad", xs, ws, &job.s));
-  bool same = dys.rank == xs.rank;
-  for (size_t i = 0; same && i < xs.rank; ++i) same = dys.dims[i] == xs.dims[i];
-  if (!same) {
+  if (!SameShape(dys, xs)) {
     return Error("Cannot run CausalDepthwiseConv1dGrad as dY must have X's shape: dY " +
                  ShapeString(dys) + ", X " + ShapeString(xs));
   }
@@ -190,7 +186,7 @@ OrtStatus* ComputeCausalDepthwiseConv1dGrad(OrtKernelContext* ctx, Simd simd) {
   job.blocks = {job.s.batch * job.s.length, RowsPerBlock(job.s.channels * job.s.taps), simd};
   CB_RETURN_IF_ERROR(
       (RunBlocks<ConvJob, InputGradRowsSse2, InputGradRowsAvx2, InputGradRowsAvx512>(ctx, &job)));
-  const int64_t width = VectorWidth(simd);
+  const int64_t width = LanesOf(simd);
   const int64_t vectors = job.s.channels / width;
   job.blocks = {vectors + (job.s.channels - vectors * width), 1, simd};
   return RunBlocks<ConvJob, WeightGradUnitsSse2, WeightGradUnitsAvx2, WeightGradUnitsAvx512>(

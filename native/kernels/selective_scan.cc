@@ -29,8 +29,6 @@ namespace {
 // order of the gradient's sums across them) are the same at every width.
 constexpr int64_t kScanTaskSteps = int64_t{1} << 17;
 
-constexpr int64_t LanesOf(Simd simd) { return simd == kAvx512 ? 16 : simd == kAvx2 ? 8 : 4; }
-
 // B or C: [bb, db, N, lb], each of bb, db, lb the full dim (batch, channels, length) or 1.
 struct Operand {
   const float* data = nullptr;

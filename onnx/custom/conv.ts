@@ -30,7 +30,6 @@ import {
   traceFunction,
   traceInputs,
 } from "./kit.ts";
-import { columnSums } from "./linear.ts";
 
 /** Options of {@linkcode conv1dIm2col}. */
 export interface Conv1dOptions {
@@ -177,17 +176,13 @@ export const CAUSAL_DEPTHWISE_CONV1D: CustomOp<"CausalDepthwiseConv1d"> = {
   name: "CausalDepthwiseConv1d",
   inputs: ["X", "W", "Bias"],
   outputs: ["Y"],
-  // dBias: the bias was broadcast over rows, so autodiff summed dY's rows (ColumnSums).
+  // dBias is dY, which autodiff's unbroadcast sums over the rows (ColumnSums), as it did for the
+  // composition's Add.
   gradient: (args) => {
-    const [x, w, bias] = nodeInputs(args);
+    const [x, w] = nodeInputs(args);
     const { dy, needs } = args;
     const [dx, dw] = needs[0] || needs[1] ? causalDepthwiseConv1dGrad(dy, x, w) : [null, null];
-    const channels = staticShape(bias, "differentiate CausalDepthwiseConv1d")[0];
-    return [
-      needs[0] ? dx : null,
-      needs[1] ? dw : null,
-      needs[2] ? reshape(columnSums(reshape(dy, [-1, channels])), [channels]) : null,
-    ];
+    return [needs[0] ? dx : null, needs[1] ? dw : null, needs[2] ? dy : null];
   },
   gradCheck: [{
     dtype: "float64",
