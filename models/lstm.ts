@@ -12,18 +12,7 @@
  */
 import type { RandomSource } from "../fixtures/prng.ts";
 import { staticShape, type Value } from "../onnx/graph.ts";
-import {
-  add,
-  concat,
-  matMul,
-  mul,
-  reshape,
-  sigmoid,
-  slice,
-  split,
-  tanh,
-  transpose,
-} from "../onnx/ops.ts";
+import { add, concat, matMul, mul, reshape, sigmoid, split, tanh, transpose } from "../onnx/ops.ts";
 import { embedding } from "../onnx/nn.ts";
 import {
   drawParams,
@@ -120,8 +109,11 @@ export function lstmLogits(c: LstmConfig, p: Record<string, Value>, ids: Value):
     let hPrev = g.constant(new Array(batch * h).fill(0), [batch, h], x.dtype);
     let cPrev = hPrev;
     const outs: Value[] = [];
+    // One Split, not a Slice per step: Slice's gradient pads each step's [B, 4h] back to
+    // [B, L, 4h] and sums L of them (O(L²) traffic); Split's is one Concat.
+    const steps = split(xw, { parts: length }, 1); // L × [B, 1, 4h]
     for (let t = 0; t < length; t++) {
-      const step = reshape(slice(xw, [t], [t + 1], [1]), [batch, 4 * h]);
+      const step = reshape(steps[t], [batch, 4 * h]);
       const gates = add(step, matMul(hPrev, at("w_hh"))); // [B, 4h]
       const [gi, gf, gg, go] = split(gates, { parts: 4 }, 1);
       cPrev = add(mul(sigmoid(gf), cPrev), mul(sigmoid(gi), tanh(gg)));
