@@ -1,41 +1,51 @@
 /**
  * One train step of `copy-length-generalisation`'s LSTM arm (full profile; hidden 112, 1 layer,
- * the copy vocabulary): batch 32 × 96 of the suite's own training rows, masked cross-entropy,
- * the suite's AdamW, 2 threads, on both engines. The layer is unrolled over the 96 steps
+ * the copy vocabulary of 26 letters): batch 32 × 96 of copy-task rows (strings of 1–20 letters,
+ * as the suite trains on), masked cross-entropy, AdamW with weight decay 0.1 and clipping at 1,
+ * 2 threads, on both engines. The layer is unrolled over the 96 steps
  * (`models/lstm.ts`), so a step is ≈ 2,000 forward and gradient nodes, none of them custom ops:
  * the engines differ only in the few custom ops around it (cross-entropy, weight gradients).
  *
  * `deno bench -A bench/lstm_step_bench.ts`
  * @module
  */
+import { copyTrainBatch, copyVocab } from "../fixtures/copy_task.ts";
+import { Prng } from "../fixtures/prng.ts";
+import { type LstmConfig, lstmLogits, lstmParams } from "../models/lstm.ts";
 import { crossEntropy } from "../onnx/nn.ts";
-import { buildTrainStep } from "../onnx/optim.ts";
+import { ADAMW_DEFAULTS, buildTrainStep } from "../onnx/optim.ts";
 import { type Engine, Session, type Tensor, tensor } from "../onnx/runtime.ts";
 import { advanceFeeds, initialStepState, stateFeeds } from "../onnx/step_state.ts";
 import { openEngine } from "../runner/engine.ts";
-import { Prng } from "../fixtures/prng.ts";
-import { COPY_TRAINING, copyArm, copyArmBatch } from "../suites/copy_arms.ts";
 
 const THREADS = 2;
-const c = COPY_TRAINING.full;
-const arm = copyArm("lstm");
-const shape = [c.batch, c.context];
+const BATCH = 32;
+const CONTEXT = 96;
+const ALPHABET = 26;
+const config: LstmConfig = { vocab: copyVocab(ALPHABET).size, hidden: 112, layers: 1 };
+const shape = [BATCH, CONTEXT];
 const model = buildTrainStep({
   name: "lstm_step",
-  params: arm.params(new Prng(1)),
+  params: lstmParams(config, new Prng(1)),
   batch: [
     { name: "input", dtype: "int32", shape },
     { name: "target", dtype: "int32", shape },
     { name: "mask", dtype: "float32", shape },
   ],
-  loss: (p, b) => crossEntropy(arm.logits(p, b.input), b.target, b.mask),
-  optimizer: c.optimizer,
+  loss: (p, b) => crossEntropy(lstmLogits(config, p, b.input), b.target, b.mask),
+  optimizer: { ...ADAMW_DEFAULTS, weightDecay: 0.1, clipNorm: 1 },
 }).toModel();
-const rows = copyArmBatch(c, 1000, 1);
+const rows = copyTrainBatch(new Prng(2), {
+  batch: BATCH,
+  context: CONTEXT,
+  minLen: 1,
+  maxLen: 20,
+  D: ALPHABET,
+});
 
 /** One session and its feeds; each step feeds the previous step's state back, as training does. */
 async function stepper(engine: Engine): Promise<() => Promise<void>> {
-  const params = arm.params(new Prng(1));
+  const params = lstmParams(config, new Prng(1));
   const session = await Session.create(model, { threads: THREADS, engine });
   const feeds: Record<string, Tensor> = {
     ...stateFeeds(initialStepState(params), params),
@@ -54,7 +64,7 @@ async function stepper(engine: Engine): Promise<() => Promise<void>> {
 for (const engine of [await openEngine("portable"), await openEngine("native")]) {
   const step = await stepper(engine);
   Deno.bench({
-    name: `LSTM train step, ${engine.kind} (B ${c.batch}, L ${c.context}, ${THREADS} threads)`,
+    name: `LSTM train step, ${engine.kind} (B ${BATCH}, L ${CONTEXT}, ${THREADS} threads)`,
     group: "lstm",
     baseline: engine.kind === "portable",
     n: 50,
