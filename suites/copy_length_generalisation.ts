@@ -122,7 +122,9 @@ PILOTS.full = {
     "0.28 over its last points), LSTM's flat near 0.02. The gate fails, so every length check is " +
     "inconclusive, and the profile expects that. Not extended: the suite already took 91 min on " +
     "2 cores (5,480 s; the issue's full budget is 30), and Mamba would need well over 6,000 " +
-    "steps per seed. Behind the gate, Hard-ALiBi measured 0.935 at 2× and 0.518 at 4×, as quick.",
+    "steps per seed. Behind the gate, Hard-ALiBi measured 0.935 at 2× and 0.518 at 4×, as quick. " +
+    "Re-run on 2026-12-07 after two speed-ups that keep every bit (the Mamba layer's glue as " +
+    "native ops, the LSTM's input projection split once): 2,800 s, every value the same.",
   checks: {
     "J4-gate": { measured: 0, perSeed: [0.994141, 0, 0.201172], actual: "fail" },
     "J4-HA-2x": {
