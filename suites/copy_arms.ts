@@ -298,10 +298,12 @@ const OPTIMIZER: AdamWConfig = { ...ADAMW_DEFAULTS, weightDecay: 0.1, clipNorm: 
 //   ops, LSTM ≈ 26 ms since its input projection is split once rather than sliced per step.)
 // - More steps for the GSSMs (2026-12-07; one run each on a calibration seed, lr 3e-3 unless
 //   stated, string accuracy at L = 10 / 20 / 40 / 80): Mamba for 12,000 steps on seed 1001, which
-//   had not learned by 6,000 (0 at L = 20), reached 1.0 / 0.978 / 0 / 0 (loss 0.0026); the LSTM
+//   had not learned by 6,000 (0 at L = 20), reached 1.0 / 0.978 / 0 / 0 (loss 0.0026), and on
+//   seed 1002 (0.201 at L = 20 after 6,000) 0.998 / 0.963 / 0 / 0 (loss 0.0017); the LSTM
 //   for 12,000 steps on seed 1000 0.977 / 0.228 / 0 / 0 (loss 0.061, still falling; 0.044 at
 //   L = 20 after 6,000), and at lr 1e-2 for 6,000 steps 0.909 / 0.106 / 0 / 0. Mamba learns the
-//   task in distribution given 12,000 steps; the LSTM improves but does not. Budgets unchanged: a
+//   task in distribution given 12,000 steps (and copies nothing at 2×); the LSTM improves but
+//   does not. Budgets unchanged: a
 //   new one needs the full profile piloted again (≈ 80 minutes with both GSSMs at 12,000 steps).
 const FULL: CopyTraining = {
   arms: ["hard-alibi", "nope", "alibi", "rope", "mamba", "lstm"],
