@@ -13,29 +13,23 @@
 import { copyTrainBatch, copyVocab } from "../fixtures/copy_task.ts";
 import { Prng } from "../fixtures/prng.ts";
 import { type LstmConfig, lstmLogits, lstmParams } from "../models/lstm.ts";
-import { crossEntropy } from "../onnx/nn.ts";
-import { ADAMW_DEFAULTS, buildTrainStep } from "../onnx/optim.ts";
-import { type Engine, Session, type Tensor, tensor } from "../onnx/runtime.ts";
-import { advanceFeeds, initialStepState, stateFeeds } from "../onnx/step_state.ts";
+import { ADAMW_DEFAULTS } from "../onnx/optim.ts";
 import { openEngine } from "../runner/engine.ts";
+import { maskedStepper, maskedTrainStep } from "./masked_step.ts";
 
 const THREADS = 2;
 const BATCH = 32;
 const CONTEXT = 96;
 const ALPHABET = 26;
 const config: LstmConfig = { vocab: copyVocab(ALPHABET).size, hidden: 112, layers: 1 };
-const shape = [BATCH, CONTEXT];
-const model = buildTrainStep({
-  name: "lstm_step",
-  params: lstmParams(config, new Prng(1)),
-  batch: [
-    { name: "input", dtype: "int32", shape },
-    { name: "target", dtype: "int32", shape },
-    { name: "mask", dtype: "float32", shape },
-  ],
-  loss: (p, b) => crossEntropy(lstmLogits(config, p, b.input), b.target, b.mask),
-  optimizer: { ...ADAMW_DEFAULTS, weightDecay: 0.1, clipNorm: 1 },
-}).toModel();
+const params = lstmParams(config, new Prng(1));
+const model = maskedTrainStep(
+  "lstm_step",
+  params,
+  [BATCH, CONTEXT],
+  (p, ids) => lstmLogits(config, p, ids),
+  { ...ADAMW_DEFAULTS, weightDecay: 0.1, clipNorm: 1 },
+);
 const rows = copyTrainBatch(new Prng(2), {
   batch: BATCH,
   context: CONTEXT,
@@ -44,26 +38,15 @@ const rows = copyTrainBatch(new Prng(2), {
   D: ALPHABET,
 });
 
-/** One session and its feeds; each step feeds the previous step's state back, as training does. */
-async function stepper(engine: Engine): Promise<() => Promise<void>> {
-  const params = lstmParams(config, new Prng(1));
-  const session = await Session.create(model, { threads: THREADS, engine });
-  const feeds: Record<string, Tensor> = {
-    ...stateFeeds(initialStepState(params), params),
-    input: tensor("int32", rows.input, shape),
-    target: tensor("int32", rows.target, shape),
-    mask: tensor("float32", rows.lossMask, shape),
-    lr: tensor("float32", Float32Array.of(1e-3), []),
-  };
-  let step = 0;
-  return async () => {
-    feeds.step = tensor("float32", Float32Array.of(++step), []);
-    advanceFeeds(feeds, await session.run(feeds));
-  };
-}
-
 for (const engine of [await openEngine("portable"), await openEngine("native")]) {
-  const step = await stepper(engine);
+  const step = await maskedStepper(
+    model,
+    params,
+    { ...rows, mask: rows.lossMask },
+    [BATCH, CONTEXT],
+    THREADS,
+    engine,
+  );
   Deno.bench({
     name: `LSTM train step, ${engine.kind} (B ${BATCH}, L ${CONTEXT}, ${THREADS} threads)`,
     group: "lstm",

@@ -12,11 +12,9 @@
 import { Prng } from "../fixtures/prng.ts";
 import { s4CopyingBatch } from "../fixtures/s4_copying.ts";
 import { type MambaConfig, mambaLogits, mambaParams } from "../models/mamba.ts";
-import { crossEntropy } from "../onnx/nn.ts";
-import { ADAMW_DEFAULTS, buildTrainStep } from "../onnx/optim.ts";
-import { type Engine, Session, type Tensor, tensor } from "../onnx/runtime.ts";
-import { advanceFeeds, initialStepState, stateFeeds } from "../onnx/step_state.ts";
+import { ADAMW_DEFAULTS } from "../onnx/optim.ts";
 import { openEngine } from "../runner/engine.ts";
+import { maskedStepper, maskedTrainStep } from "./masked_step.ts";
 
 const BATCH = 32;
 const TASK = { noise: 64, memorize: 8, vocab: 10 };
@@ -25,39 +23,17 @@ const THREADS = 2;
 const config: MambaConfig = { vocab: 10, dModel: 32, layers: 2, layer: "mamba", dState: 16 };
 
 const params = mambaParams(config, new Prng(1));
-const model = buildTrainStep({
-  name: "mamba_step",
+const model = maskedTrainStep(
+  "mamba_step",
   params,
-  batch: [
-    { name: "input", dtype: "int32", shape: [BATCH, LENGTH] },
-    { name: "target", dtype: "int32", shape: [BATCH, LENGTH] },
-    { name: "mask", dtype: "float32", shape: [BATCH, LENGTH] },
-  ],
-  loss: (p, b) => crossEntropy(mambaLogits(config, p, b.input), b.target, b.mask),
-  optimizer: { ...ADAMW_DEFAULTS, weightDecay: 0, clipNorm: 1 },
-}).toModel();
+  [BATCH, LENGTH],
+  (p, ids) => mambaLogits(config, p, ids),
+  { ...ADAMW_DEFAULTS, weightDecay: 0, clipNorm: 1 },
+);
 const data = s4CopyingBatch(new Prng(2), BATCH, TASK);
 
-/** One session and its feeds; each step feeds the previous step's state back, as training does. */
-async function stepper(engine: Engine): Promise<() => Promise<void>> {
-  const session = await Session.create(model, { threads: THREADS, engine });
-  const feeds: Record<string, Tensor> = {
-    ...stateFeeds(initialStepState(params), params),
-    input: tensor("int32", data.input, [BATCH, LENGTH]),
-    target: tensor("int32", data.target, [BATCH, LENGTH]),
-    mask: tensor("float32", data.mask, [BATCH, LENGTH]),
-    lr: tensor("float32", Float32Array.of(1e-3), []),
-  };
-  let step = 0;
-  return async () => {
-    feeds.step = tensor("float32", Float32Array.of(++step), []);
-    const out = await session.run(feeds);
-    advanceFeeds(feeds, out);
-  };
-}
-
 for (const engine of [await openEngine("portable"), await openEngine("native")]) {
-  const step = await stepper(engine);
+  const step = await maskedStepper(model, params, data, [BATCH, LENGTH], THREADS, engine);
   Deno.bench({
     name: `Mamba train step, ${engine.kind} (B ${BATCH}, L ${LENGTH}, ${THREADS} threads)`,
     group: "mamba",

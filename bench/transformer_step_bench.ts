@@ -20,11 +20,9 @@ import {
   transformerLogits,
   transformerParams,
 } from "../models/transformer.ts";
-import { crossEntropy } from "../onnx/nn.ts";
-import { ADAMW_DEFAULTS, buildTrainStep } from "../onnx/optim.ts";
-import { type Engine, Session, type Tensor, tensor } from "../onnx/runtime.ts";
-import { advanceFeeds, initialStepState, stateFeeds } from "../onnx/step_state.ts";
+import { ADAMW_DEFAULTS } from "../onnx/optim.ts";
 import { openEngine } from "../runner/engine.ts";
+import { maskedStepper, maskedTrainStep } from "./masked_step.ts";
 
 const BATCH = 32;
 const CONTEXT = 96;
@@ -41,17 +39,13 @@ const config: TransformerConfig = {
 };
 
 const params = transformerParams(config, new Prng(1));
-const model = buildTrainStep({
-  name: "transformer_step",
+const model = maskedTrainStep(
+  "transformer_step",
   params,
-  batch: [
-    { name: "input", dtype: "int32", shape: [BATCH, CONTEXT] },
-    { name: "target", dtype: "int32", shape: [BATCH, CONTEXT] },
-    { name: "mask", dtype: "float32", shape: [BATCH, CONTEXT] },
-  ],
-  loss: (p, b) => crossEntropy(transformerLogits(config, p, b.input), b.target, b.mask),
-  optimizer: { ...ADAMW_DEFAULTS, weightDecay: 0.1 },
-}).toModel();
+  [BATCH, CONTEXT],
+  (p, ids) => transformerLogits(config, p, ids),
+  { ...ADAMW_DEFAULTS, weightDecay: 0.1 },
+);
 const data = copyTrainBatch(new Prng(2), {
   batch: BATCH,
   context: CONTEXT,
@@ -60,30 +54,16 @@ const data = copyTrainBatch(new Prng(2), {
   D: 26,
 });
 
-/**
- * One session and its feeds; each step feeds the previous step's parameters and moments back,
- * as training does.
- */
-async function stepper(threads: number, engine: Engine): Promise<() => Promise<void>> {
-  const session = await Session.create(model, { threads, engine });
-  const feeds: Record<string, Tensor> = {
-    ...stateFeeds(initialStepState(params), params),
-    input: tensor("int32", data.input, [BATCH, CONTEXT]),
-    target: tensor("int32", data.target, [BATCH, CONTEXT]),
-    mask: tensor("float32", data.lossMask, [BATCH, CONTEXT]),
-    lr: tensor("float32", Float32Array.of(1e-3), []),
-  };
-  let step = 0;
-  return async () => {
-    feeds.step = tensor("float32", Float32Array.of(++step), []);
-    const out = await session.run(feeds);
-    advanceFeeds(feeds, out);
-  };
-}
-
 for (const engine of [await openEngine("portable"), await openEngine("native")]) {
   for (const threads of [THREADS, 1]) {
-    const step = await stepper(threads, engine);
+    const step = await maskedStepper(
+      model,
+      params,
+      { ...data, mask: data.lossMask },
+      [BATCH, CONTEXT],
+      threads,
+      engine,
+    );
     Deno.bench({
       name: `transformer train step, ${engine.kind} (B ${BATCH}, T ${CONTEXT}, ${threads} thread${
         threads > 1 ? "s" : ""
