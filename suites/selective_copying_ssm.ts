@@ -132,7 +132,10 @@ export const CONFIGS: Record<SuiteProfile, SelectiveCopyingSsmConfig> = {
     dState: 16,
     arms: [S6, LTI, MAMBA],
     batch: 32,
-    steps: 3000,
+    // What 3 seeds × 3 arms train in about 20 minutes on 2 cores with the native engine (S6 ≈ 80,
+    // LTI ≈ 130, Mamba ≈ 47 steps/s), fixed before the pilot ran. The first pilot trained 3,000
+    // steps on the portable engine (≈ 45 minutes) and found S6 at 0.761, the gap at 0.374.
+    steps: 10000,
     lr: 3e-3,
     warmupSteps: 100,
     minLrRatio: 1,
@@ -203,19 +206,21 @@ export const PILOTS: Partial<Record<Profile, Pilot>> = {
   },
   full: {
     seeds: [1000, 1001, 1002],
-    engine: "portable",
-    decided: "docs/claims.md M1's task (L 64, M 8) at 3,000 steps of 32 and lr 3e-3, the most " +
-      "3 seeds × 3 arms allow in ≈ 45 minutes on 2 cores (portable engine), and M1's thresholds " +
-      "kept. On the calibration seeds the S6 arm reaches 0.761 (fails ≥ 0.9), the Mamba block " +
-      "0.491 (0.393, 0.996, 0.491: one seed solves it, two are unstable at this rate) and the " +
-      "gap 0.374 (fails ≥ 0.4), while LTI stays at 0.387: M1-s6, M1-mamba and M1-gap are " +
-      "pre-registered to fail, the claim not reproduced at this budget (the paper: 400k steps).",
+    engine: "native",
+    decided: "docs/claims.md M1's task (L 64, M 8) at 10,000 steps of 32 and lr 3e-3 on the " +
+      "native engine, the budget fixed beforehand as what 3 seeds × 3 arms train in about 20 " +
+      "minutes on 2 cores, and M1's thresholds kept: every check passes on the calibration " +
+      "seeds, by its bound, the S6 arm and the gap narrowly (S6 0.908, lower bound 0.903 against " +
+      "0.9; gap 0.448 against 0.4; LTI 0.460 against ≤ 0.5), so each is pre-registered to pass " +
+      "and may well not on other seeds. The Mamba block solves the task on every seed (0.9995). " +
+      "The first pilot (3,000 steps, portable engine, ≈ 45 minutes) had S6 0.761, LTI 0.387, " +
+      "Mamba 0.491 (0.393, 0.996, 0.491) and the gap 0.374: S6, Mamba and the gap failed.",
     checks: {
-      "M1-gate": { measured: 0.38675, perSeed: [0.38075, 0.388375, 0.38675], actual: "pass" },
-      "M1-s6": { measured: 0.760875, perSeed: [0.7625, 0.760875, 0.728625], actual: "fail" },
-      "M1-lti": { measured: 0.38675, perSeed: [0.38075, 0.388375, 0.38675], actual: "pass" },
-      "M1-mamba": { measured: 0.49125, perSeed: [0.3925, 0.9955, 0.49125], actual: "fail" },
-      "M1-gap": { measured: 0.374125, perSeed: [0.38175, 0.3725, 0.341875], actual: "fail" },
+      "M1-gate": { measured: 0.46025, perSeed: [0.51275, 0.46025, 0.412875], actual: "pass" },
+      "M1-s6": { measured: 0.908375, perSeed: [0.886875, 0.941375, 0.908375], actual: "pass" },
+      "M1-lti": { measured: 0.46025, perSeed: [0.51275, 0.46025, 0.412875], actual: "pass" },
+      "M1-mamba": { measured: 0.9995, perSeed: [0.992, 0.9995, 1], actual: "pass" },
+      "M1-gap": { measured: 0.448125, perSeed: [0.374125, 0.481125, 0.4955], actual: "pass" },
     },
   },
 };
